@@ -1,0 +1,337 @@
+// Command pipebot is the Slack app that drives GitLab CI/CD. It is the only
+// place that reads the environment, builds the root logger and wires the
+// packages together.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+
+	"github.com/pipebot/pipebot/internal/commands"
+	"github.com/pipebot/pipebot/internal/gitlab"
+	"github.com/pipebot/pipebot/internal/gitlab/simulator"
+	"github.com/pipebot/pipebot/internal/metrics"
+	"github.com/pipebot/pipebot/internal/notify"
+	"github.com/pipebot/pipebot/internal/slackapp"
+	"github.com/pipebot/pipebot/internal/slackapp/slackfake"
+	"github.com/pipebot/pipebot/internal/state"
+)
+
+// Set at build time with -ldflags "-X main.version=… -X main.commit=…".
+var (
+	version = "dev"
+	commit  = "none"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "pipebot:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `pipebot drives GitLab CI/CD from Slack.
+
+Usage: pipebot [serve|demo|console|version]
+
+  serve    the bot: Slack transports, watcher, HTTP server (default)
+  demo     a terminal chat against a built-in GitLab simulator; no credentials needed
+  console  the same terminal chat against the GitLab in GITLAB_URL
+  version  print version information
+
+Configuration is read from the environment; see README.md.
+`
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	sub := "serve"
+	if len(args) > 0 {
+		sub = args[0]
+	}
+	switch sub {
+	case "serve":
+		return serve(ctx, stderr)
+	case "demo":
+		return chat(ctx, ModeDemo, stdin, stdout, stderr)
+	case "console":
+		return chat(ctx, ModeConsole, stdin, stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "pipebot %s (commit %s, %s)\n", version, commit, runtime.Version())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown subcommand %q (serve, demo, console, version)", sub)
+}
+
+func newLogger(cfg Config, w io.Writer) zerolog.Logger {
+	if cfg.LogFormat == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).Level(cfg.LogLevel).With().Timestamp().Logger()
+}
+
+// app is pipebot's wired parts, shared by serve and the terminal chats.
+type app struct {
+	store   *state.Store
+	gitlab  *gitlab.Client
+	slack   *notify.Slack
+	watcher *notify.Watcher
+	router  *commands.Router
+	pool    *slackapp.Pool
+	metrics *metrics.Metrics
+}
+
+type wiring struct {
+	cfg         Config
+	log         zerolog.Logger
+	slackAPI    *slack.Client
+	gitlabURL   string
+	gitlabToken string
+	metrics     *metrics.Metrics
+}
+
+func wire(w wiring) (*app, error) {
+	store, err := state.Open(w.cfg.DBPath, state.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", w.cfg.DBPath, err)
+	}
+	gl, err := gitlab.New(gitlab.Config{
+		BaseURL: w.gitlabURL, Token: w.gitlabToken, UserAgent: "pipebot/" + version,
+		Observe: w.metrics.GitLabCall,
+	})
+	if err != nil {
+		_ = store.Close()
+		return nil, fmt.Errorf("gitlab client: %w", err)
+	}
+	poster := notify.NewSlack(notify.SlackConfig{API: w.slackAPI, Observe: w.metrics.SlackCall})
+	watcher := notify.New(notify.Config{
+		GitLab: gl, Slack: poster, Store: store, Interval: w.cfg.PollInterval, Logger: w.log,
+		OnPoll: w.metrics.PollDone, OnWatches: w.metrics.SetWatches,
+	})
+	role, err := commands.ParseRole(w.cfg.DefaultRole)
+	if err != nil {
+		role = commands.RoleViewer
+	}
+	router := commands.New(commands.Deps{
+		GitLab: gl, Watcher: watcher, Slack: poster, Store: store,
+		Admins: w.cfg.Admins, DefaultRole: role, Logger: w.log, OnCommand: w.metrics.CommandDone,
+	})
+	log := w.log
+	pool := slackapp.NewPool(slackapp.PoolConfig{
+		Logger: w.log,
+		Once: func(key string) bool {
+			first, err := store.MarkOnce("slack", key, 24*time.Hour)
+			if err != nil {
+				log.Error().Err(err).Msg("dedupe marker")
+				return true
+			}
+			return first
+		},
+	}, router)
+	return &app{store: store, gitlab: gl, slack: poster, watcher: watcher, router: router, pool: pool, metrics: w.metrics}, nil
+}
+
+func serve(ctx context.Context, stderr io.Writer) error {
+	cfg, err := loadConfig(ModeServe, os.Getenv, os.ReadFile)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	log.Info().Str("version", version).Str("config", cfg.String()).Msg("starting")
+	_, m := metrics.NewRegistry()
+	api := slack.New(cfg.SlackBotToken, slack.OptionAPIURL(cfg.SlackAPIURL),
+		slack.OptionHTTPClient(&http.Client{Timeout: 30 * time.Second}))
+	a, err := wire(wiring{cfg: cfg, log: log, slackAPI: api, gitlabURL: cfg.GitLabURL, gitlabToken: cfg.GitLabToken, metrics: m})
+	if err != nil {
+		return err
+	}
+	defer a.store.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a.pool.Start(ctx)
+	defer a.pool.Stop()
+
+	ready := &readiness{}
+	go ready.loop(ctx, a, api, log)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", ready.serve)
+	mux.Handle("GET /metrics", m.Handler())
+	if cfg.SlackSigningSecret != "" {
+		h := slackapp.NewHTTP(slackapp.HTTPConfig{SigningSecret: cfg.SlackSigningSecret, Pool: a.pool, Logger: log})
+		mux.Handle("/slack/", h)
+	}
+	srv := &http.Server{Addr: cfg.ListenAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 2)
+	go func() {
+		log.Info().Str("addr", cfg.ListenAddr).Msg("http listening")
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http server: %w", err)
+		}
+	}()
+	if cfg.SlackAppToken != "" {
+		go func() {
+			err := slackapp.RunSocketMode(ctx, slackapp.SocketConfig{
+				AppToken: cfg.SlackAppToken, BotToken: cfg.SlackBotToken, APIURL: cfg.SlackAPIURL, Pool: a.pool, Logger: log,
+			})
+			if err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("socket mode: %w", err)
+			}
+		}()
+	}
+	go a.watcher.Run(ctx)
+
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	log.Info().Msg("shutting down")
+	shut, cancelShut := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelShut()
+	_ = srv.Shutdown(shut)
+	return err
+}
+
+// readiness is /readyz: the db opens and Slack and GitLab answered at the
+// last check.
+type readiness struct {
+	ok     atomic.Bool
+	reason atomic.Value
+}
+
+func (r *readiness) loop(ctx context.Context, a *app, api *slack.Client, log zerolog.Logger) {
+	check := func() {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		var problems []string
+		if err := a.store.Ping(); err != nil {
+			problems = append(problems, "database")
+		}
+		if _, err := a.gitlab.Version(cctx); err != nil {
+			problems = append(problems, "gitlab")
+		}
+		if _, err := api.AuthTestContext(cctx); err != nil {
+			problems = append(problems, "slack")
+		}
+		r.ok.Store(len(problems) == 0)
+		r.reason.Store(strings.Join(problems, ", "))
+		if len(problems) > 0 {
+			log.Warn().Strs("unreachable", problems).Msg("not ready")
+		}
+	}
+	check()
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			check()
+		}
+	}
+}
+
+func (r *readiness) serve(w http.ResponseWriter, _ *http.Request) {
+	if r.ok.Load() {
+		_, _ = io.WriteString(w, "ready\n")
+		return
+	}
+	reason, _ := r.reason.Load().(string)
+	if reason == "" {
+		reason = "starting"
+	}
+	http.Error(w, "not ready: "+reason, http.StatusServiceUnavailable)
+}
+
+// chat runs the terminal chat: demo against the in-process GitLab
+// simulator, console against the real GitLab. Slack is an in-process fake
+// whose messages the console prints.
+func chat(ctx context.Context, mode Mode, stdin io.Reader, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(mode, os.Getenv, os.ReadFile)
+	if err != nil {
+		return err
+	}
+	if os.Getenv("PIPEBOT_LOG_LEVEL") == "" {
+		cfg.LogLevel = zerolog.WarnLevel
+	}
+	cfg.LogFormat = "console"
+	log := newLogger(cfg, stderr)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	const user, channel = "U0DEMO", "C0DEMO"
+	gitlabURL, gitlabToken := cfg.GitLabURL, cfg.GitLabToken
+	if mode == ModeDemo {
+		sim := simulator.NewDemo(simulator.Options{})
+		srv := httptest.NewServer(sim)
+		defer srv.Close()
+		go sim.AutoAdvance(ctx, 2*time.Second)
+		gitlabURL, gitlabToken = srv.URL, "demo-token"
+		cfg.PollInterval = time.Second
+	}
+	fake := slackfake.NewServer(slackfake.Options{BotToken: "xoxb-console"})
+	defer fake.Close()
+
+	dir, err := os.MkdirTemp("", "pipebot-chat-")
+	if err != nil {
+		return fmt.Errorf("temp dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	cfg.DBPath = dir + "/pipebot.db"
+	cfg.Admins = append(cfg.Admins, user)
+
+	api := slack.New("xoxb-console", slack.OptionAPIURL(fake.APIURL()))
+	a, err := wire(wiring{cfg: cfg, log: log, slackAPI: api, gitlabURL: gitlabURL, gitlabToken: gitlabToken})
+	if err != nil {
+		return err
+	}
+	defer a.store.Close()
+	if mode == ModeDemo {
+		if _, err := a.store.UpdateChannel(channel, func(ch *state.Channel) error {
+			ch.ID, ch.DefaultProject = channel, "demo/webapp"
+			return nil
+		}); err != nil {
+			return fmt.Errorf("set demo channel project: %w", err)
+		}
+	}
+	a.pool.Start(ctx)
+	defer a.pool.Stop()
+	go a.watcher.Run(ctx)
+
+	prompt := false
+	if f, ok := stdin.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			prompt = true
+		}
+	}
+	if prompt {
+		what := "the GitLab simulator (project demo/webapp is this channel's default)"
+		if mode == ModeConsole {
+			what = gitlabURL
+		}
+		fmt.Fprintf(stdout, "pipebot %s — chatting with %s.\nType /ci help, /ci pipelines, /ci run main …; !N clicks button N; quit to leave.\n", mode, what)
+	}
+	return slackapp.RunConsole(ctx, slackapp.ConsoleConfig{
+		In: stdin, Out: stdout, Fake: fake, Pool: a.pool, UserID: user, ChannelID: channel, Prompt: prompt,
+	})
+}

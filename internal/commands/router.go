@@ -1,0 +1,521 @@
+package commands
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+
+	"github.com/pipebot/pipebot/internal/gitlab"
+	"github.com/pipebot/pipebot/internal/notify"
+	"github.com/pipebot/pipebot/internal/slackapp"
+	"github.com/pipebot/pipebot/internal/state"
+)
+
+// gitlabAPI is the GitLab access the handlers use.
+type gitlabAPI interface {
+	Project(ctx context.Context, project string) (gitlab.Project, error)
+	Pipelines(ctx context.Context, project string, opt gitlab.ListPipelinesOptions) ([]gitlab.Pipeline, error)
+	Pipeline(ctx context.Context, project string, id int64) (gitlab.Pipeline, error)
+	CreatePipeline(ctx context.Context, project, ref string, vars []gitlab.Variable) (gitlab.Pipeline, error)
+	RetryPipeline(ctx context.Context, project string, id int64) (gitlab.Pipeline, error)
+	CancelPipeline(ctx context.Context, project string, id int64) (gitlab.Pipeline, error)
+	DeletePipeline(ctx context.Context, project string, id int64) error
+	PipelineVariables(ctx context.Context, project string, id int64) ([]gitlab.Variable, error)
+	PipelineJobs(ctx context.Context, project string, id int64, opt gitlab.ListJobsOptions) ([]gitlab.Job, error)
+}
+
+var _ gitlabAPI = (*gitlab.Client)(nil)
+
+// watcher starts watches.
+type watcher interface {
+	Watch(ctx context.Context, req notify.WatchRequest) (state.Watch, error)
+}
+
+var _ watcher = (*notify.Watcher)(nil)
+
+// responder delivers replies.
+type responder interface {
+	Respond(ctx context.Context, responseURL string, r notify.Response) error
+	Ephemeral(ctx context.Context, channel, user string, m notify.Message) error
+}
+
+var _ responder = (*notify.Slack)(nil)
+
+// store is the router's and handlers' slice of the state package.
+type store interface {
+	Role(userID string) (string, bool, error)
+	SetRole(userID, role string) error
+	DeleteRole(userID string) (bool, error)
+	Roles() (map[string]string, error)
+	Channel(id string) (state.Channel, bool, error)
+	UpdateChannel(id string, fn func(*state.Channel) error) (state.Channel, error)
+	AppendAudit(e state.AuditEntry) (state.AuditEntry, error)
+	Audit(limit int) ([]state.AuditEntry, error)
+}
+
+var _ store = (*state.Store)(nil)
+
+// Deps are the router's collaborators.
+type Deps struct {
+	GitLab      gitlabAPI
+	Watcher     watcher
+	Slack       responder
+	Store       store
+	Admins      []string // Slack user ids who are always admins (PIPEBOT_ADMINS)
+	DefaultRole Role     // everyone else's role; default viewer
+	Timeout     time.Duration
+	Logger      zerolog.Logger
+	Now         func() time.Time
+	// OnCommand, when set, is told each command's name and result
+	// ("ok", "denied", "usage", "user_error", "error").
+	OnCommand func(command, result string)
+}
+
+// Router parses commands, checks roles and arguments, runs handlers and
+// delivers their replies. Typed commands and button clicks go through it
+// alike, as the user who typed or clicked.
+type Router struct {
+	deps     Deps
+	log      zerolog.Logger
+	commands []*Command
+	byName   map[string]*Command
+}
+
+// New returns a Router over the full command table. It does no I/O.
+func New(d Deps) *Router {
+	if d.DefaultRole == 0 {
+		d.DefaultRole = RoleViewer
+	}
+	if d.Timeout == 0 {
+		d.Timeout = time.Minute
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	r := &Router{deps: d, log: d.Logger.With().Str("component", "commands").Logger()}
+	r.register(r.table()...)
+	return r
+}
+
+func (r *Router) register(cmds ...*Command) {
+	if r.byName == nil {
+		r.byName = map[string]*Command{}
+	}
+	for _, c := range cmds {
+		for _, n := range append([]string{c.Name}, c.Aliases...) {
+			if _, dup := r.byName[n]; dup {
+				panic("commands: duplicate command name " + n)
+			}
+			r.byName[n] = c
+		}
+		r.commands = append(r.commands, c)
+	}
+}
+
+// Commands returns the command table.
+func (r *Router) Commands() []*Command { return r.commands }
+
+// Handle runs a request and delivers the reply through its response_url
+// (or ephemerally when there is none). It is the slackapp.Handler.
+func (r *Router) Handle(ctx context.Context, req slackapp.Request) {
+	if req.Kind == slackapp.KindEvent {
+		return
+	}
+	reply := r.Dispatch(ctx, req)
+	if reply.None {
+		return
+	}
+	r.deliver(ctx, req, reply)
+}
+
+var _ slackapp.Handler = (*Router)(nil)
+
+func (r *Router) deliver(ctx context.Context, req slackapp.Request, reply Reply) {
+	// The handler's deadline may be spent; delivery gets its own.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	var err error
+	if req.ResponseURL != "" {
+		err = r.deps.Slack.Respond(ctx, req.ResponseURL, notify.Response{
+			Message: reply.Message, InChannel: reply.InChannel,
+			ReplaceOriginal: reply.ReplaceOriginal, DeleteOriginal: reply.DeleteOriginal,
+		})
+	} else if req.ChannelID != "" && req.UserID != "" {
+		err = r.deps.Slack.Ephemeral(ctx, req.ChannelID, req.UserID, reply.Message)
+	}
+	if err != nil {
+		r.log.Warn().Err(err).Str("user", req.UserID).Str("channel", req.ChannelID).Msg("deliver reply")
+	}
+}
+
+// Dispatch parses and runs one request synchronously and returns the reply.
+func (r *Router) Dispatch(ctx context.Context, req slackapp.Request) (reply Reply) {
+	text := strings.TrimSpace(req.Text)
+	log := r.log.With().Str("user", req.UserID).Str("channel", req.ChannelID).Logger()
+	tokens, err := lexTokenize(text)
+	if err != nil {
+		r.observe("parse", "usage")
+		return errorReply(fmt.Sprintf("I could not read that command: %s.", strings.TrimSuffix(err.Error(), ".")), nil)
+	}
+	if len(tokens) == 0 {
+		return r.help(nil)
+	}
+	cmd, rest := r.lookup(tokens)
+	if cmd == nil {
+		if nounHelp := r.nounCommands(strings.ToLower(tokens[0])); len(nounHelp) > 0 {
+			r.observe("help", "usage")
+			return r.helpNoun(strings.ToLower(tokens[0]), fmt.Sprintf("`%s` needs a verb.", notify.Escape(tokens[0])))
+		}
+		r.observe("unknown", "usage")
+		return errorReply(fmt.Sprintf("I don't know the command `%s`. Try `/ci help`.", notify.Escape(truncateWord(strings.Join(tokens[:min(2, len(tokens))], " ")))), nil)
+	}
+	log = log.With().Str("command", cmd.Name).Logger()
+	call, err := r.parseCall(cmd, req, rest)
+	if err != nil {
+		r.observe(cmd.Name, "usage")
+		return r.renderError(log, cmd, call, err)
+	}
+	role, err := r.roleOf(req.UserID)
+	if err != nil {
+		log.Error().Err(err).Msg("read role")
+		return r.renderError(log, cmd, call, err)
+	}
+	call.Role = role
+	if role < cmd.Role {
+		r.observe(cmd.Name, "denied")
+		r.audit(log, call, "denied")
+		return errorReply(fmt.Sprintf("`%s` needs the %s role; you are a %s. An admin can grant it with `/ci role grant @you %s`.",
+			cmd.Name, cmd.Role, role, cmd.Role), nil)
+	}
+	if cmd.Confirm != nil && call.Opts["confirm"] != "yes" {
+		r.observe(cmd.Name, "confirm")
+		return confirmReply(cmd.Confirm(call), confirmCommand(call))
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, r.deps.Timeout)
+	defer cancel()
+	reply, err = r.run(ctx, cmd, call)
+	if err != nil {
+		r.observe(cmd.Name, resultOf(err))
+		r.audit(log, call, "error: "+oneLine(userMessage(err)))
+		return r.renderError(log, cmd, call, err)
+	}
+	r.observe(cmd.Name, "ok")
+	r.audit(log, call, "ok")
+	if req.Kind == slackapp.KindAction && call.Opts["confirm"] == "yes" && !reply.InChannel {
+		// The click answered a confirmation prompt: the answer replaces it.
+		reply.ReplaceOriginal = true
+	}
+	return reply
+}
+
+func (r *Router) run(ctx context.Context, cmd *Command, call *Call) (reply Reply, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic in %s: %v\n%s", cmd.Name, p, debug.Stack())
+		}
+	}()
+	return cmd.Run(ctx, call)
+}
+
+func (r *Router) observe(name, result string) {
+	if r.deps.OnCommand != nil {
+		r.deps.OnCommand(name, result)
+	}
+}
+
+func resultOf(err error) string {
+	var ue *UserError
+	if errors.As(err, &ue) {
+		return "user_error"
+	}
+	if gitlab.UserMessage(err) != "" {
+		return "gitlab_error"
+	}
+	return "error"
+}
+
+// lookup finds the longest command name (up to three words) that tokens
+// start with.
+func (r *Router) lookup(tokens []string) (*Command, []string) {
+	for n := min(3, len(tokens)); n >= 1; n-- {
+		name := strings.ToLower(strings.Join(tokens[:n], " "))
+		if c, ok := r.byName[name]; ok {
+			return c, tokens[n:]
+		}
+	}
+	return nil, nil
+}
+
+func (r *Router) nounCommands(noun string) []*Command {
+	var out []*Command
+	for _, c := range r.commands {
+		if c.Name == noun || strings.HasPrefix(c.Name, noun+" ") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// parseCall splits the words after the command name into project,
+// positional arguments, options and variables, and checks them against the
+// table entry.
+func (r *Router) parseCall(cmd *Command, req slackapp.Request, rest []string) (*Call, error) {
+	call := &Call{Req: req, Cmd: cmd, Opts: map[string]string{}}
+	call.Text = cmd.Name
+	if len(rest) > 0 {
+		call.Text += " " + lexQuote(rest...)
+	}
+	a, err := lexSplit(rest)
+	if err != nil {
+		return call, usageError(cmd, "%s.", strings.TrimSuffix(err.Error(), "."))
+	}
+	call.Opts = a.Options
+	if call.Opts == nil {
+		call.Opts = map[string]string{}
+	}
+	call.Vars = a.Vars
+	words := a.Words
+	for name := range call.Opts {
+		if name == "confirm" && cmd.Confirm != nil {
+			continue
+		}
+		if !slices.Contains(cmd.Options, name) {
+			if len(cmd.Options) == 0 {
+				return call, usageError(cmd, "`%s` takes no options (you gave `%s:`).", cmd.Name, name)
+			}
+			return call, usageError(cmd, "`%s` has no option `%s:`; it takes %s.", cmd.Name, name, optionList(cmd.Options))
+		}
+	}
+	if len(call.Vars) > 0 && !cmd.Vars {
+		return call, usageError(cmd, "`%s` takes no variables (you gave `%s=…`).", cmd.Name, call.Vars[0].Key)
+	}
+
+	if cmd.Project {
+		if len(words) > 0 {
+			if ref, ok := lexProjectRef(words[0]); ok && (ref.Host != "" || len(words) > cmd.MinArgs) {
+				call.Project = ref.Path
+				words = words[1:]
+				var id int64
+				switch cmd.IDFrom {
+				case "pipeline":
+					id = ref.PipelineID
+				case "job":
+					id = ref.JobID
+				}
+				if id > 0 {
+					words = append([]string{fmt.Sprint(id)}, words...)
+				}
+			}
+		}
+		if call.Project == "" {
+			ch, _, err := r.deps.Store.Channel(req.ChannelID)
+			if err != nil {
+				return call, fmt.Errorf("read channel settings: %w", err)
+			}
+			call.Project = ch.DefaultProject
+		}
+		if call.Project == "" {
+			return call, usageError(cmd, "Which project? Name it (`group/app` or a GitLab link), or set this channel's default with `/ci channel project group/app`.")
+		}
+	}
+	if len(words) < cmd.MinArgs {
+		return call, usageError(cmd, "`%s` needs more arguments.", cmd.Name)
+	}
+	if len(words) > cmd.MaxArgs {
+		return call, usageError(cmd, "`%s` got too many arguments (`%s`).", cmd.Name, notify.Escape(truncateWord(words[cmd.MaxArgs])))
+	}
+	call.Args = words
+	return call, nil
+}
+
+func optionList(opts []string) string {
+	parts := make([]string, len(opts))
+	for i, o := range opts {
+		parts[i] = "`" + o + ":`"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func truncateWord(s string) string {
+	if len(s) > 60 {
+		s = s[:60] + "…"
+	}
+	return s
+}
+
+// roleOf is a user's role: admins from PIPEBOT_ADMINS always; otherwise the
+// granted role, or the default role.
+func (r *Router) roleOf(user string) (Role, error) {
+	if slices.Contains(r.deps.Admins, user) {
+		return RoleAdmin, nil
+	}
+	s, ok, err := r.deps.Store.Role(user)
+	if err != nil {
+		return 0, fmt.Errorf("read role of %s: %w", user, err)
+	}
+	if !ok {
+		return r.deps.DefaultRole, nil
+	}
+	role, err := ParseRole(s)
+	if err != nil {
+		return r.deps.DefaultRole, nil
+	}
+	return role, nil
+}
+
+// audit records a mutating command. Variable values never reach the log:
+// only their keys are kept.
+func (r *Router) audit(log zerolog.Logger, call *Call, result string) {
+	if call == nil || call.Cmd == nil || !call.Cmd.Mutating {
+		return
+	}
+	_, err := r.deps.Store.AppendAudit(state.AuditEntry{
+		Time:    r.deps.Now(),
+		User:    call.Req.UserID,
+		Channel: call.Req.ChannelID,
+		Command: auditText(call),
+		Project: call.Project,
+		Result:  result,
+	})
+	if err != nil {
+		log.Error().Err(err).Msg("write audit entry")
+	}
+}
+
+func auditText(call *Call) string {
+	parts := []string{call.Cmd.Name}
+	parts = append(parts, call.Args...)
+	for k, v := range call.Opts {
+		if k == "confirm" {
+			continue
+		}
+		parts = append(parts, k+":"+v)
+	}
+	for _, v := range call.Vars {
+		parts = append(parts, v.Key+"=…")
+	}
+	slices.Sort(parts[1+len(call.Args):])
+	return strings.Join(parts, " ")
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
+
+// userMessage is the sentence a user sees for err.
+func userMessage(err error) string {
+	var ue *UserError
+	if errors.As(err, &ue) {
+		return ue.Msg
+	}
+	if errors.Is(err, notify.ErrNotInChannel) {
+		return "I am not in this channel. Invite me with `/invite @pipebot` and try again."
+	}
+	if m := gitlab.UserMessage(err); m != "" {
+		return m
+	}
+	return ""
+}
+
+// renderError turns err into a private reply: a UserError or GitLab error
+// as its sentence (plus usage when asked), anything else as a generic
+// sentence with a reference that the log line carries too.
+func (r *Router) renderError(log zerolog.Logger, cmd *Command, call *Call, err error) Reply {
+	var ue *UserError
+	msg := userMessage(err)
+	if errors.As(err, &ue) {
+		return errorReply(ue.Msg, ue.Usage)
+	}
+	ref := newRef()
+	if msg != "" {
+		log.Warn().Err(err).Str("ref", ref).Msg("gitlab refused")
+		return errorReply(fmt.Sprintf("%s (ref `%s`)", msg, ref), nil)
+	}
+	log.Error().Err(err).Str("ref", ref).Msg("command failed")
+	return errorReply(fmt.Sprintf("Something went wrong running `%s`; the details are in pipebot's log under ref `%s`.", cmd.Name, ref), nil)
+}
+
+func newRef() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func errorReply(msg string, usage *Command) Reply {
+	text := ":warning: " + msg
+	blocks := []slack.Block{notify.Section(text)}
+	if usage != nil {
+		blocks = append(blocks, notify.Section(usageText(usage)))
+		text += "\n" + usageText(usage)
+	}
+	return Reply{Message: notify.Message{Text: text, Blocks: blocks}}
+}
+
+func usageText(c *Command) string {
+	s := "Usage: `/ci " + c.Name
+	if c.Args != "" {
+		s += " " + c.Args
+	}
+	s += "`"
+	if len(c.Examples) > 0 {
+		s += "\nExample: `/ci " + c.Examples[0] + "`"
+	}
+	return s
+}
+
+// confirmCommand is the command the confirming button runs: the same call,
+// with the project spelled out, and confirm:yes.
+func confirmCommand(call *Call) string {
+	parts := []string{call.Cmd.Name}
+	if call.Project != "" {
+		parts = append(parts, lexQuote(call.Project))
+	}
+	for _, a := range call.Args {
+		parts = append(parts, lexQuote(a))
+	}
+	keys := make([]string, 0, len(call.Opts))
+	for k := range call.Opts {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if k != "confirm" {
+			parts = append(parts, lexQuote(k+":"+call.Opts[k]))
+		}
+	}
+	for _, v := range call.Vars {
+		parts = append(parts, lexQuote(v.Key+"="+v.Value))
+	}
+	return strings.Join(append(parts, "confirm:yes"), " ")
+}
+
+func confirmReply(question, command string) Reply {
+	blocks := []slack.Block{
+		notify.Section(":warning: " + question),
+		slack.NewActionBlock("confirm",
+			withStyle(notify.Button("confirm_yes", "Yes, do it", command), slack.StyleDanger),
+			notify.Button("confirm_no", "No", "dismiss")),
+	}
+	return Reply{Message: notify.Message{Text: question, Blocks: blocks}}
+}
+
+func withStyle(b *slack.ButtonBlockElement, s slack.Style) *slack.ButtonBlockElement {
+	b.Style = s
+	return b
+}
+
+func blocksOf(b ...slack.Block) []slack.Block { return b }

@@ -1,0 +1,515 @@
+// Package notify owns what pipebot tells Slack on its own: the watcher that
+// follows pipelines and keeps one card per pipeline up to date, the pipeline
+// card and its final thread reply, and Slack posting with rate limits.
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+
+	"github.com/pipebot/pipebot/internal/gitlab"
+	"github.com/pipebot/pipebot/internal/state"
+)
+
+// gitlabAPI is what the watcher asks GitLab.
+type gitlabAPI interface {
+	Pipelines(ctx context.Context, project string, opt gitlab.ListPipelinesOptions) ([]gitlab.Pipeline, error)
+	Pipeline(ctx context.Context, project string, id int64) (gitlab.Pipeline, error)
+	PipelineJobs(ctx context.Context, project string, id int64, opt gitlab.ListJobsOptions) ([]gitlab.Job, error)
+}
+
+var _ gitlabAPI = (*gitlab.Client)(nil)
+
+// poster is what the watcher tells Slack.
+type poster interface {
+	Post(ctx context.Context, channel string, m Message) (string, error)
+	Update(ctx context.Context, channel, ts string, m Message) error
+	FindByMetadata(ctx context.Context, channel, threadTS string, oldest time.Time, eventType, key, value string) (string, bool, error)
+}
+
+var _ poster = (*Slack)(nil)
+
+// store is the watcher's slice of the state package.
+type store interface {
+	PutWatch(w state.Watch) error
+	Watch(k state.WatchKey) (state.Watch, bool, error)
+	UpdateWatch(k state.WatchKey, fn func(*state.Watch) error) (state.Watch, error)
+	DeleteWatch(k state.WatchKey) error
+	Watches() ([]state.Watch, error)
+	Cursor(projectID int64) (time.Time, bool, error)
+	SetCursor(projectID int64, t time.Time) error
+}
+
+var _ store = (*state.Store)(nil)
+
+// Config configures a Watcher.
+type Config struct {
+	GitLab   gitlabAPI
+	Slack    poster
+	Store    store
+	Interval time.Duration // poll period; default 15 s
+	// Overlap is how far before the last seen updated_at each poll asks
+	// again, so a pipeline updated while the previous poll ran is not missed.
+	Overlap time.Duration
+	// MaxBackoff caps the wait after repeated GitLab errors. Default 5 min.
+	MaxBackoff time.Duration
+	Now        func() time.Time
+	Logger     zerolog.Logger
+	// OnPoll, when set, is told each project poll's duration and error.
+	OnPoll func(d time.Duration, err error)
+	// OnWatches, when set, is told the number of watches after each tick.
+	OnWatches func(n int)
+}
+
+// Watcher follows the pipelines pipebot started or was asked to watch and
+// keeps one card per pipeline and channel up to date. It polls GitLab once
+// per project per tick (list pipelines with updated_after), not once per
+// pipeline, and fetches jobs only for pipelines whose status changed.
+//
+// Every transition is delivered once across crashes: the card and the final
+// thread reply carry Slack message metadata, intent is recorded in bbolt
+// before posting, and an unconfirmed post is looked up in Slack before it is
+// posted again.
+type Watcher struct {
+	cfg Config
+	log zerolog.Logger
+
+	mu      sync.Mutex
+	backoff map[int64]projectBackoff
+	// per-watch lock so a command's Watch and a tick never post the same
+	// card concurrently
+	locks sync.Map
+}
+
+type projectBackoff struct {
+	until time.Time
+	wait  time.Duration
+}
+
+// New returns a Watcher. It does no I/O.
+func New(cfg Config) *Watcher {
+	if cfg.Interval <= 0 {
+		cfg.Interval = 15 * time.Second
+	}
+	if cfg.Overlap <= 0 {
+		cfg.Overlap = 30 * time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 5 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Watcher{cfg: cfg, log: cfg.Logger.With().Str("component", "watcher").Logger(), backoff: map[int64]projectBackoff{}}
+}
+
+// WatchRequest asks the watcher to follow a pipeline in a channel.
+type WatchRequest struct {
+	Project   gitlab.Project
+	Pipeline  gitlab.Pipeline
+	Channel   string
+	Requester string
+}
+
+// Watch records a watch, posts its card and returns it. A pipeline already
+// watched in the channel keeps its card, which is brought up to date (a
+// retried pipeline starts over). ErrNotInChannel means Slack refused the post
+// and nothing was recorded.
+func (w *Watcher) Watch(ctx context.Context, req WatchRequest) (state.Watch, error) {
+	key := state.WatchKey{Channel: req.Channel, ProjectID: req.Project.ID, PipelineID: req.Pipeline.ID}
+	unlock := w.lock(key)
+	defer unlock()
+
+	now := w.cfg.Now()
+	existing, ok, err := w.cfg.Store.Watch(key)
+	if err != nil {
+		return state.Watch{}, fmt.Errorf("read watch: %w", err)
+	}
+	if ok && existing.MessageTS != "" {
+		existing, err = w.cfg.Store.UpdateWatch(key, func(wt *state.Watch) error {
+			wt.FinalState = ""
+			wt.LastStatus = ""
+			if req.Requester != "" {
+				wt.Requester = req.Requester
+			}
+			wt.UpdatedAt = now
+			return nil
+		})
+		if err != nil {
+			return state.Watch{}, fmt.Errorf("reset watch: %w", err)
+		}
+		if err := w.lowerCursor(req.Project.ID, req.Pipeline.UpdatedAt); err != nil {
+			return state.Watch{}, err
+		}
+		return existing, w.render(ctx, existing, req.Pipeline)
+	}
+
+	wt := state.Watch{
+		ProjectID: req.Project.ID, Project: req.Project.Path, PipelineID: req.Pipeline.ID,
+		Channel: req.Channel, Requester: req.Requester, CardPending: true,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	in, err := w.cardInput(ctx, wt, req.Pipeline)
+	if err != nil {
+		return state.Watch{}, err
+	}
+	if err := w.cfg.Store.PutWatch(wt); err != nil {
+		return state.Watch{}, fmt.Errorf("record watch: %w", err)
+	}
+	if err := w.lowerCursor(req.Project.ID, req.Pipeline.UpdatedAt); err != nil {
+		return state.Watch{}, err
+	}
+	wt, err = w.postCard(ctx, wt, in, false)
+	if errors.Is(err, ErrNotInChannel) || errors.Is(err, ErrChannelNotFound) {
+		if derr := w.cfg.Store.DeleteWatch(key); derr != nil {
+			w.log.Error().Err(derr).Msg("drop watch after refused post")
+		}
+		return state.Watch{}, err
+	}
+	if err != nil {
+		// The watch stays with CardPending; the next tick retries.
+		return wt, err
+	}
+	if req.Pipeline.Status.Finished() {
+		return wt, w.deliverFinal(ctx, wt, in)
+	}
+	return wt, nil
+}
+
+// lowerCursor makes sure the project's poll cursor is no later than t, so the
+// new watch's next change is seen.
+func (w *Watcher) lowerCursor(projectID int64, t time.Time) error {
+	if t.IsZero() {
+		t = w.cfg.Now()
+	}
+	cur, ok, err := w.cfg.Store.Cursor(projectID)
+	if err != nil {
+		return fmt.Errorf("read cursor: %w", err)
+	}
+	if ok && !cur.After(t) {
+		return nil
+	}
+	if err := w.cfg.Store.SetCursor(projectID, t); err != nil {
+		return fmt.Errorf("set cursor: %w", err)
+	}
+	return nil
+}
+
+func (w *Watcher) lock(k state.WatchKey) func() {
+	m, _ := w.locks.LoadOrStore(k, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+func idString(id int64) string { return strconv.FormatInt(id, 10) }
+
+func cardMeta(wt state.Watch) *slack.SlackMetadata {
+	return &slack.SlackMetadata{EventType: MetaCard, EventPayload: map[string]any{
+		"project_id": idString(wt.ProjectID), "pipeline_id": idString(wt.PipelineID),
+	}}
+}
+
+func finalMeta(wt state.Watch) *slack.SlackMetadata {
+	return &slack.SlackMetadata{EventType: MetaFinal, EventPayload: map[string]any{
+		"project_id": idString(wt.ProjectID), "pipeline_id": idString(wt.PipelineID),
+	}}
+}
+
+// postCard posts the card of a watch whose CardPending intent is recorded
+// and records its ts and the status it shows. With lookup, an earlier attempt
+// may have posted it (a crash between posting and saving the ts), so Slack is
+// asked first.
+func (w *Watcher) postCard(ctx context.Context, wt state.Watch, in CardInput, lookup bool) (state.Watch, error) {
+	var ts string
+	found := false
+	if lookup {
+		var err error
+		ts, found, err = w.cfg.Slack.FindByMetadata(ctx, wt.Channel, "", wt.CreatedAt.Add(-time.Minute), MetaCard, "pipeline_id", idString(wt.PipelineID))
+		if err != nil {
+			return wt, fmt.Errorf("look up card: %w", err)
+		}
+	}
+	if !found {
+		msg := PipelineCard(in)
+		msg.Metadata = cardMeta(wt)
+		var err error
+		ts, err = w.cfg.Slack.Post(ctx, wt.Channel, msg)
+		if err != nil {
+			return wt, fmt.Errorf("post card: %w", err)
+		}
+	}
+	return w.cfg.Store.UpdateWatch(wt.Key(), func(x *state.Watch) error {
+		x.MessageTS = ts
+		x.CardPending = false
+		if !found {
+			x.LastStatus = string(in.Pipeline.Status)
+		}
+		x.UpdatedAt = w.cfg.Now()
+		return nil
+	})
+}
+
+func (w *Watcher) cardInput(ctx context.Context, wt state.Watch, p gitlab.Pipeline) (CardInput, error) {
+	jobs, err := w.cfg.GitLab.PipelineJobs(ctx, idString(wt.ProjectID), p.ID, gitlab.ListJobsOptions{Limit: 100})
+	if err != nil {
+		return CardInput{}, fmt.Errorf("jobs of pipeline %d: %w", p.ID, err)
+	}
+	return CardInput{Project: wt.Project, Pipeline: p, Jobs: jobs, Requester: wt.Requester, Now: w.cfg.Now()}, nil
+}
+
+// render brings a watch's card up to date with p (fetching jobs) and, when
+// p has ended, delivers the final thread reply once.
+func (w *Watcher) render(ctx context.Context, wt state.Watch, p gitlab.Pipeline) error {
+	if wt.MessageTS == "" {
+		return nil
+	}
+	status := string(p.Status)
+	if wt.LastStatus == status && wt.FinalState != "pending" {
+		return nil
+	}
+	in, err := w.cardInput(ctx, wt, p)
+	if err != nil {
+		return err
+	}
+	if wt.LastStatus != status {
+		card := PipelineCard(in)
+		card.Metadata = cardMeta(wt)
+		if err := w.cfg.Slack.Update(ctx, wt.Channel, wt.MessageTS, card); err != nil {
+			return fmt.Errorf("update card: %w", err)
+		}
+	}
+	if !p.Status.Finished() {
+		_, err := w.cfg.Store.UpdateWatch(wt.Key(), func(x *state.Watch) error {
+			x.LastStatus = status
+			x.UpdatedAt = w.cfg.Now()
+			return nil
+		})
+		return err
+	}
+	return w.deliverFinal(ctx, wt, in)
+}
+
+// deliverFinal posts the final thread reply exactly once: the intent is
+// recorded first; an intent found from an earlier attempt means Slack is
+// asked whether the reply already exists before posting.
+func (w *Watcher) deliverFinal(ctx context.Context, wt state.Watch, in CardInput) error {
+	retrying := wt.FinalState == "pending"
+	wt, err := w.cfg.Store.UpdateWatch(wt.Key(), func(x *state.Watch) error {
+		x.FinalState = "pending"
+		x.LastStatus = string(in.Pipeline.Status)
+		x.UpdatedAt = w.cfg.Now()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record final intent: %w", err)
+	}
+	found := false
+	if retrying {
+		_, found, err = w.cfg.Slack.FindByMetadata(ctx, wt.Channel, wt.MessageTS, time.Time{}, MetaFinal, "pipeline_id", idString(wt.PipelineID))
+		if err != nil {
+			return fmt.Errorf("look up final reply: %w", err)
+		}
+	}
+	if !found {
+		msg := FinalReply(in)
+		msg.ThreadTS = wt.MessageTS
+		msg.Broadcast = wt.Broadcast && in.Pipeline.Status == gitlab.StatusFailed
+		msg.Metadata = finalMeta(wt)
+		if _, err := w.cfg.Slack.Post(ctx, wt.Channel, msg); err != nil {
+			return fmt.Errorf("post final reply: %w", err)
+		}
+	}
+	if err := w.cfg.Store.DeleteWatch(wt.Key()); err != nil {
+		return fmt.Errorf("close watch: %w", err)
+	}
+	w.log.Info().Int64("project_id", wt.ProjectID).Int64("pipeline_id", wt.PipelineID).
+		Str("status", string(in.Pipeline.Status)).Msg("watch ended")
+	return nil
+}
+
+// Tick runs one poll round: one GitLab request per watched project that is
+// not backing off, then card updates for pipelines whose status changed.
+// Errors are per project and logged; Tick returns the first one.
+func (w *Watcher) Tick(ctx context.Context) error {
+	watches, err := w.cfg.Store.Watches()
+	if err != nil {
+		return fmt.Errorf("list watches: %w", err)
+	}
+	if w.cfg.OnWatches != nil {
+		w.cfg.OnWatches(len(watches))
+	}
+	byProject := map[int64][]state.Watch{}
+	var order []int64
+	for _, wt := range watches {
+		if _, ok := byProject[wt.ProjectID]; !ok {
+			order = append(order, wt.ProjectID)
+		}
+		byProject[wt.ProjectID] = append(byProject[wt.ProjectID], wt)
+	}
+	var first error
+	for _, pid := range order {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !w.due(pid) {
+			continue
+		}
+		start := time.Now()
+		err := w.pollProject(ctx, pid, byProject[pid])
+		if w.cfg.OnPoll != nil {
+			w.cfg.OnPoll(time.Since(start), err)
+		}
+		w.settle(pid, err)
+		if err != nil {
+			w.log.Warn().Err(err).Int64("project_id", pid).Msg("poll failed")
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
+
+func (w *Watcher) due(pid int64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return !w.cfg.Now().Before(w.backoff[pid].until)
+}
+
+// settle records a project poll's outcome: errors back off exponentially
+// from the poll interval up to MaxBackoff, or as long as GitLab's
+// Retry-After / RateLimit-Reset asks.
+func (w *Watcher) settle(pid int64, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err == nil {
+		delete(w.backoff, pid)
+		return
+	}
+	b := w.backoff[pid]
+	if b.wait == 0 {
+		b.wait = w.cfg.Interval
+	} else {
+		b.wait *= 2
+	}
+	if b.wait > w.cfg.MaxBackoff {
+		b.wait = w.cfg.MaxBackoff
+	}
+	wait := b.wait
+	var rl *gitlab.RateLimitError
+	if errors.As(err, &rl) && rl.RetryAfter > wait {
+		wait = rl.RetryAfter
+	}
+	b.until = w.cfg.Now().Add(wait)
+	w.backoff[pid] = b
+}
+
+func (w *Watcher) pollProject(ctx context.Context, pid int64, watches []state.Watch) error {
+	// Watches whose card or final reply is not yet confirmed are finished
+	// first: they need no poll to know what to do.
+	for _, wt := range watches {
+		if wt.CardPending {
+			p, err := w.cfg.GitLab.Pipeline(ctx, idString(pid), wt.PipelineID)
+			if err != nil {
+				return fmt.Errorf("pipeline %d: %w", wt.PipelineID, err)
+			}
+			if err := w.withLock(ctx, wt.Key(), func(cur state.Watch) error {
+				if !cur.CardPending {
+					return nil
+				}
+				in, err := w.cardInput(ctx, cur, p)
+				if err != nil {
+					return err
+				}
+				cur, err = w.postCard(ctx, cur, in, true)
+				if err != nil {
+					return err
+				}
+				return w.render(ctx, cur, p)
+			}); err != nil {
+				return err
+			}
+		}
+	}
+
+	cursor, ok, err := w.cfg.Store.Cursor(pid)
+	if err != nil {
+		return fmt.Errorf("read cursor: %w", err)
+	}
+	opt := gitlab.ListPipelinesOptions{OrderBy: "updated_at", Sort: "asc", Limit: 100}
+	if ok {
+		opt.UpdatedAfter = cursor.Add(-w.cfg.Overlap)
+	}
+	pipes, err := w.cfg.GitLab.Pipelines(ctx, idString(pid), opt)
+	if err != nil {
+		return fmt.Errorf("list pipelines: %w", err)
+	}
+	byID := make(map[int64]gitlab.Pipeline, len(pipes))
+	newest := cursor
+	for _, p := range pipes {
+		byID[p.ID] = p
+		if p.UpdatedAt.After(newest) {
+			newest = p.UpdatedAt
+		}
+	}
+	for _, wt := range watches {
+		p, changed := byID[wt.PipelineID]
+		if !changed && wt.FinalState != "pending" {
+			continue
+		}
+		if !changed {
+			p, err = w.cfg.GitLab.Pipeline(ctx, idString(pid), wt.PipelineID)
+			if err != nil {
+				return fmt.Errorf("pipeline %d: %w", wt.PipelineID, err)
+			}
+		}
+		if err := w.withLock(ctx, wt.Key(), func(cur state.Watch) error {
+			return w.render(ctx, cur, p)
+		}); err != nil {
+			return err
+		}
+	}
+	if newest.After(cursor) {
+		if err := w.cfg.Store.SetCursor(pid, newest); err != nil {
+			return fmt.Errorf("save cursor: %w", err)
+		}
+	}
+	return nil
+}
+
+// withLock runs fn on the current stored watch under the watch's lock; a
+// watch that ended meanwhile is skipped.
+func (w *Watcher) withLock(ctx context.Context, k state.WatchKey, fn func(state.Watch) error) error {
+	unlock := w.lock(k)
+	defer unlock()
+	cur, ok, err := w.cfg.Store.Watch(k)
+	if err != nil {
+		return fmt.Errorf("read watch: %w", err)
+	}
+	if !ok {
+		return nil
+	}
+	return fn(cur)
+}
+
+// Run polls every Interval until ctx ends.
+func (w *Watcher) Run(ctx context.Context) {
+	t := time.NewTicker(w.cfg.Interval)
+	defer t.Stop()
+	for {
+		_ = w.Tick(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

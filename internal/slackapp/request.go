@@ -1,0 +1,246 @@
+package slackapp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
+)
+
+// Kind says what an incoming Request is.
+type Kind int
+
+// The kinds of incoming requests.
+const (
+	// KindCommand is a slash command (/ci …).
+	KindCommand Kind = iota + 1
+	// KindAction is a block_actions interaction: a button click or menu choice.
+	KindAction
+	// KindViewSubmission is a modal submitted by the user.
+	KindViewSubmission
+	// KindEvent is an Events API callback (link_shared, app_mention, …).
+	KindEvent
+)
+
+// String names the kind for logs.
+func (k Kind) String() string {
+	switch k {
+	case KindCommand:
+		return "command"
+	case KindAction:
+		return "action"
+	case KindViewSubmission:
+		return "view_submission"
+	case KindEvent:
+		return "event"
+	default:
+		return "kind(" + strconv.Itoa(int(k)) + ")"
+	}
+}
+
+// Request is one incoming Slack request, already acknowledged, in the same shape
+// whichever transport carried it.
+type Request struct {
+	Kind Kind
+	// DedupeKey is a stable id for the same delivery: "action:"+trigger_id (or
+	// action_ts) for actions, "event:"+event_id for events, "" for commands
+	// (Slack does not retry slash commands).
+	DedupeKey string
+
+	TeamID, UserID, UserName, ChannelID, ChannelName string
+
+	// Command is the slash command itself, e.g. "/ci".
+	Command string
+	// Text is the slash command text, or for a button click the button's value
+	// (the command the button carries).
+	Text        string
+	ActionID    string
+	ResponseURL string
+	TriggerID   string
+	// MessageTS is, for actions, the ts of the message holding the button.
+	MessageTS string
+	// ThreadTS is, for actions, the thread ts of that message if it is in a thread.
+	ThreadTS string
+	// View is set for view submissions.
+	View *slack.View
+	// Event is set for Events API requests (link_shared …); it may be nil.
+	Event *slackevents.EventsAPIEvent
+	// Source is the transport: "http", "socket" or "console".
+	Source   string
+	Received time.Time
+}
+
+// Handler handles acknowledged requests. It replies through response_url or the
+// Web API, never through the transport.
+type Handler interface {
+	Handle(ctx context.Context, req Request)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, req Request)
+
+// Handle calls f(ctx, req).
+func (f HandlerFunc) Handle(ctx context.Context, req Request) { f(ctx, req) }
+
+// Transport names used in Request.Source.
+const (
+	sourceHTTP    = "http"
+	sourceSocket  = "socket"
+	sourceConsole = "console"
+)
+
+// requestFromCommand converts a slash command.
+func requestFromCommand(cmd slack.SlashCommand) Request {
+	return Request{
+		Kind:        KindCommand,
+		TeamID:      cmd.TeamID,
+		UserID:      cmd.UserID,
+		UserName:    cmd.UserName,
+		ChannelID:   cmd.ChannelID,
+		ChannelName: cmd.ChannelName,
+		Command:     cmd.Command,
+		Text:        cmd.Text,
+		ResponseURL: cmd.ResponseURL,
+		TriggerID:   cmd.TriggerID,
+	}
+}
+
+// requestsFromInteraction converts an interaction payload: one Request per
+// block action, one for a view submission, none for the other types.
+func requestsFromInteraction(ic slack.InteractionCallback) []Request {
+	base := Request{
+		TeamID:      ic.Team.ID,
+		UserID:      ic.User.ID,
+		UserName:    ic.User.Name,
+		ChannelID:   ic.Channel.ID,
+		ChannelName: ic.Channel.Name,
+		ResponseURL: ic.ResponseURL,
+		TriggerID:   ic.TriggerID,
+	}
+	if base.UserName == "" {
+		base.UserName = ic.User.Profile.DisplayName
+	}
+	if base.ChannelID == "" {
+		base.ChannelID = ic.Container.ChannelID
+	}
+	switch ic.Type {
+	case slack.InteractionTypeBlockActions:
+		base.Kind = KindAction
+		base.MessageTS = ic.Container.MessageTs
+		if base.MessageTS == "" {
+			base.MessageTS = ic.Message.Timestamp
+		}
+		base.ThreadTS = ic.Message.ThreadTimestamp
+		if base.ThreadTS == "" {
+			base.ThreadTS = ic.Container.ThreadTs
+		}
+		actions := ic.ActionCallback.BlockActions
+		out := make([]Request, 0, len(actions))
+		for i, a := range actions {
+			if a == nil {
+				continue
+			}
+			r := base
+			r.ActionID = a.ActionID
+			r.Text = a.Value
+			if r.Text == "" {
+				// Select menus carry their value in the chosen option.
+				r.Text = a.SelectedOption.Value
+			}
+			id := ic.TriggerID
+			if id == "" {
+				id = a.ActionTs
+			}
+			if id == "" {
+				id = ic.ActionTs
+			}
+			if id != "" {
+				r.DedupeKey = "action:" + id
+				if len(actions) > 1 {
+					// One payload may carry several actions that share a trigger_id.
+					r.DedupeKey += "#" + strconv.Itoa(i)
+				}
+			}
+			out = append(out, r)
+		}
+		return out
+	case slack.InteractionTypeViewSubmission:
+		r := base
+		r.Kind = KindViewSubmission
+		view := ic.View
+		r.View = &view
+		r.ActionID = ic.View.CallbackID
+		if len(ic.ResponseURLs) > 0 {
+			// Present only when the modal has a conversation selector with
+			// response_url_enabled.
+			r.ResponseURL = ic.ResponseURLs[0].ResponseURL
+			if r.ChannelID == "" {
+				r.ChannelID = ic.ResponseURLs[0].ChannelID
+			}
+		}
+		if ic.TriggerID != "" {
+			r.DedupeKey = "view:" + ic.TriggerID
+		}
+		return []Request{r}
+	default:
+		return nil
+	}
+}
+
+// requestFromEvent converts an Events API event_callback. It reports false for
+// anything else (url_verification, app_rate_limited).
+func requestFromEvent(ev slackevents.EventsAPIEvent) (Request, bool) {
+	if ev.Type != slackevents.CallbackEvent {
+		return Request{}, false
+	}
+	cb, ok := ev.Data.(*slackevents.EventsAPICallbackEvent)
+	if !ok || cb == nil {
+		return Request{}, false
+	}
+	r := Request{Kind: KindEvent, TeamID: ev.TeamID, Event: &ev}
+	if cb.EventID != "" {
+		r.DedupeKey = "event:" + cb.EventID
+	}
+	switch inner := ev.InnerEvent.Data.(type) {
+	case *slackevents.LinkSharedEvent:
+		r.UserID, r.ChannelID = inner.User, inner.Channel
+		r.MessageTS, r.ThreadTS = inner.MessageTimeStamp, inner.ThreadTimeStamp
+	case *slackevents.AppMentionEvent:
+		r.UserID, r.ChannelID, r.Text = inner.User, inner.Channel, inner.Text
+		r.MessageTS, r.ThreadTS = inner.TimeStamp, inner.ThreadTimeStamp
+	}
+	return r, true
+}
+
+// parseEventsAPI parses an Events API body. Unlike slackevents.ParseEvent it
+// keeps an event_callback whose inner type slack-go does not know (the outer
+// envelope, event_id included, is still valid), so such events are deduped and
+// delivered with InnerEvent.Data nil instead of failing.
+func parseEventsAPI(body []byte) (slackevents.EventsAPIEvent, error) {
+	ev, err := slackevents.ParseEvent(json.RawMessage(body), slackevents.OptionNoVerifyToken())
+	if err == nil {
+		return ev, nil
+	}
+	var cb slackevents.EventsAPICallbackEvent
+	if jerr := json.Unmarshal(body, &cb); jerr != nil || cb.Type != slackevents.CallbackEvent || cb.InnerEvent == nil {
+		return slackevents.EventsAPIEvent{}, fmt.Errorf("parse events api body: %w", err)
+	}
+	var inner struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(*cb.InnerEvent, &inner)
+	return slackevents.EventsAPIEvent{
+		Token:              cb.Token,
+		TeamID:             cb.TeamID,
+		Type:               cb.Type,
+		APIAppID:           cb.APIAppID,
+		EnterpriseID:       cb.EnterpriseID,
+		IsExtSharedChannel: cb.IsExtSharedChannel,
+		Data:               &cb,
+		InnerEvent:         slackevents.EventsAPIInnerEvent{Type: inner.Type},
+	}, nil
+}

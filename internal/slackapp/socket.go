@@ -1,0 +1,221 @@
+package slackapp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
+	"github.com/slack-go/slack/socketmode"
+)
+
+// SocketConfig configures RunSocketMode.
+type SocketConfig struct {
+	// AppToken is the xapp-… app-level token with connections:write.
+	AppToken string
+	BotToken string
+	// APIURL is the Slack Web API base (default https://slack.com/api/).
+	APIURL string
+	Pool   *Pool
+	Logger zerolog.Logger
+	// Debug makes slack-go log its Socket Mode traffic (credentials redacted).
+	Debug bool
+}
+
+// socketAcker is the part of socketmode.Client the dispatcher uses.
+type socketAcker interface {
+	Ack(req socketmode.Request, payload ...any) error
+}
+
+var _ socketAcker = (*socketmode.Client)(nil)
+
+// RunSocketMode connects to Slack over Socket Mode and runs until ctx ends (it
+// then returns nil) or the connection fails for good (bad token). Every
+// envelope is acknowledged as soon as it arrives, before it is handled; slash
+// commands, interactions and Events API callbacks are converted into Requests
+// and submitted to the pool.
+func RunSocketMode(ctx context.Context, cfg SocketConfig) error {
+	if !strings.HasPrefix(cfg.AppToken, "xapp-") {
+		return errors.New("socket mode: app token must be an xapp- app-level token")
+	}
+	if cfg.Pool == nil {
+		return errors.New("socket mode: no pool")
+	}
+	log := cfg.Logger.With().Str("component", "slackapp.socket").Logger()
+	opts := []slack.Option{
+		slack.OptionAppLevelToken(cfg.AppToken),
+		slack.OptionHTTPClient(&http.Client{Timeout: 30 * time.Second}),
+		slack.OptionDebug(cfg.Debug),
+		slack.OptionLog(zerologOutput{log}),
+	}
+	if cfg.APIURL != "" {
+		opts = append(opts, slack.OptionAPIURL(cfg.APIURL))
+	}
+	api := slack.New(cfg.BotToken, opts...)
+	client := socketmode.New(api,
+		socketmode.OptionDebug(cfg.Debug),
+		socketmode.OptionLog(zerologOutput{log}),
+	)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- client.RunContext(ctx) }()
+
+	d := socketDispatcher{ack: client, pool: cfg.Pool, log: log, now: time.Now, busy: postBusy}
+	for {
+		select {
+		case <-ctx.Done():
+			<-runErr
+			return nil
+		case err := <-runErr:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("socket mode: %w", err)
+		case evt := <-client.Events:
+			d.dispatch(ctx, evt)
+		}
+	}
+}
+
+// socketDispatcher turns Socket Mode events into acknowledged Requests.
+type socketDispatcher struct {
+	ack  socketAcker
+	pool *Pool
+	log  zerolog.Logger
+	now  func() time.Time
+	// busy tells the user behind responseURL that the pool is full.
+	busy func(ctx context.Context, responseURL string) error
+}
+
+func (d socketDispatcher) dispatch(ctx context.Context, evt socketmode.Event) {
+	switch evt.Type {
+	case socketmode.EventTypeConnecting:
+		d.log.Info().Msg("connecting to slack")
+	case socketmode.EventTypeConnected:
+		d.log.Info().Msg("connected to slack")
+	case socketmode.EventTypeConnectionError:
+		if ce, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
+			d.log.Warn().Err(ce.ErrorObj).Dur("backoff", ce.Backoff).Msg("slack connection failed")
+		}
+	case socketmode.EventTypeInvalidAuth:
+		d.log.Error().Msg("slack rejected the app token")
+	case socketmode.EventTypeErrorBadMessage:
+		// slack-go could not parse it (e.g. an inner event type it does not
+		// know), but Slack still waits for an ack and would redeliver.
+		bad, _ := evt.Data.(*socketmode.ErrorBadMessage)
+		if bad == nil {
+			return
+		}
+		var req socketmode.Request
+		if json.Unmarshal(bad.Message, &req) == nil && req.EnvelopeID != "" {
+			d.acknowledge(req)
+			if req.Type == socketmode.RequestTypeEventsAPI {
+				if ev, err := parseEventsAPI(req.Payload); err == nil {
+					if r, ok := requestFromEvent(ev); ok {
+						d.submit(ctx, []Request{r})
+					}
+					return
+				}
+			}
+		}
+		d.log.Warn().Err(bad.Cause).Msg("unparseable socket mode message")
+	case socketmode.EventTypeSlashCommand:
+		d.acknowledge(*evt.Request)
+		cmd, ok := evt.Data.(slack.SlashCommand)
+		if !ok {
+			return
+		}
+		d.submit(ctx, []Request{requestFromCommand(cmd)})
+	case socketmode.EventTypeInteractive:
+		d.acknowledge(*evt.Request)
+		ic, ok := evt.Data.(slack.InteractionCallback)
+		if !ok {
+			return
+		}
+		d.submit(ctx, requestsFromInteraction(ic))
+	case socketmode.EventTypeEventsAPI:
+		d.acknowledge(*evt.Request)
+		ev, ok := evt.Data.(slackevents.EventsAPIEvent)
+		if !ok {
+			return
+		}
+		if r, ok := requestFromEvent(ev); ok {
+			d.submit(ctx, []Request{r})
+		}
+	default:
+		d.log.Debug().Str("type", string(evt.Type)).Msg("socket mode event")
+	}
+}
+
+func (d socketDispatcher) acknowledge(req socketmode.Request) {
+	if req.EnvelopeID == "" {
+		return
+	}
+	if err := d.ack.Ack(req); err != nil {
+		d.log.Warn().Err(err).Str("envelope", req.EnvelopeID).Msg("ack failed")
+	}
+}
+
+func (d socketDispatcher) submit(ctx context.Context, reqs []Request) {
+	for _, r := range reqs {
+		r.Source, r.Received = sourceSocket, d.now()
+		err := d.pool.Submit(r)
+		if err == nil {
+			continue
+		}
+		d.log.Warn().Err(err).Str("kind", r.Kind.String()).Str("user", r.UserID).
+			Str("channel", r.ChannelID).Msg("request refused")
+		// The envelope is already acknowledged, so the user hears about it
+		// through response_url (events have none and are simply dropped).
+		if r.ResponseURL != "" && d.busy != nil {
+			go func(u string) {
+				bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				defer cancel()
+				if err := d.busy(bctx, u); err != nil {
+					d.log.Warn().Err(err).Msg("busy reply failed")
+				}
+			}(r.ResponseURL)
+		}
+	}
+}
+
+// postBusy posts the ephemeral busy message to a response_url.
+func postBusy(ctx context.Context, responseURL string) error {
+	body, err := json.Marshal(busyMessage())
+	if err != nil {
+		return fmt.Errorf("encode busy reply: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, responseURL, bytes.NewReader(body))
+	if err != nil {
+		// The URL is a capability: keep it out of the error.
+		return errors.New("post busy reply: bad response_url")
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return errors.New("post busy reply: request failed")
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("post busy reply: status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// zerologOutput lets slack-go's logger interface (Output(calldepth, s)) write
+// through zerolog at debug level.
+type zerologOutput struct{ log zerolog.Logger }
+
+func (z zerologOutput) Output(_ int, s string) error {
+	z.log.Debug().Msg(strings.TrimSpace(s))
+	return nil
+}

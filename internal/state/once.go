@@ -1,0 +1,84 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// onceRecord is a once-only marker, remembered until ExpiresAt.
+type onceRecord struct {
+	Namespace string    `json:"namespace"`
+	Key       string    `json:"key"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// MarkOnce records (namespace, key) for ttl and reports whether this is the
+// first mark within that time. Slack retries interactions and GitLab may
+// deliver a webhook twice; callers act only when first is true.
+func (s *Store) MarkOnce(namespace, key string, ttl time.Duration) (first bool, err error) {
+	k, err := onceKey(namespace, key)
+	if err != nil {
+		return false, fmt.Errorf("mark once in %s: %w", namespace, err)
+	}
+	if ttl <= 0 {
+		return false, fmt.Errorf("mark once in %s: %w", namespace, errors.New("ttl must be positive"))
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		now := s.nowUTC()
+		var r onceRecord
+		found, err := get(tx, bucketOnce, k, &r)
+		if err != nil {
+			return err
+		}
+		if found && now.Before(r.ExpiresAt) {
+			first = false
+			return nil
+		}
+		first = true
+		return put(tx, bucketOnce, k, onceRecord{Namespace: namespace, Key: key, ExpiresAt: now.Add(ttl)})
+	})
+	if err != nil {
+		return false, fmt.Errorf("mark once in %s: %w", namespace, err)
+	}
+	return first, nil
+}
+
+// PruneOnce deletes expired markers and returns how many it removed.
+func (s *Store) PruneOnce() (removed int, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b, err := bucketOf(tx, bucketOnce)
+		if err != nil {
+			return err
+		}
+		now := s.nowUTC()
+		// Collect first: deleting while a cursor walks the bucket can skip keys.
+		var expired [][]byte
+		err = b.ForEach(func(k, v []byte) error {
+			var r onceRecord
+			if err := unmarshal(bucketOnce, v, &r); err != nil {
+				return err
+			}
+			if !now.Before(r.ExpiresAt) {
+				expired = append(expired, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range expired {
+			if err := b.Delete(k); err != nil {
+				return fmt.Errorf("delete once marker: %w", err)
+			}
+		}
+		removed = len(expired)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune once markers: %w", err)
+	}
+	return removed, nil
+}
