@@ -20,8 +20,14 @@ import (
 	"github.com/pipebot/pipebot/internal/state"
 )
 
-// gitlabAPI is the GitLab access the handlers use.
+// gitlabAPI is the GitLab access the handlers use: each topic's file
+// declares the methods it calls.
 type gitlabAPI interface {
+	pipelineAPI
+}
+
+// pipelineAPI is what the pipeline commands ask GitLab.
+type pipelineAPI interface {
 	Project(ctx context.Context, project string) (gitlab.Project, error)
 	Pipelines(ctx context.Context, project string, opt gitlab.ListPipelinesOptions) ([]gitlab.Pipeline, error)
 	Pipeline(ctx context.Context, project string, id int64) (gitlab.Pipeline, error)

@@ -37,7 +37,7 @@ type ConsoleConfig struct {
 type console struct {
 	cfg ConsoleConfig
 
-	mu      sync.Mutex // serializes writes to Out and guards the fields below
+	mu      sync.Mutex    // serializes writes to Out and guards the fields below
 	seenCh  chan struct{} // closed and replaced each time show runs
 	seen    int           // calls delivered to show
 	base    int           // calls recorded before the session
