@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -56,7 +57,7 @@ const flushTimeout = 2 * time.Second
 // replies. It returns nil at the end of input or when ctx ends.
 func RunConsole(ctx context.Context, cfg ConsoleConfig) error {
 	if cfg.Fake == nil || cfg.Pool == nil || cfg.In == nil || cfg.Out == nil {
-		return fmt.Errorf("console: In, Out, Fake and Pool are required")
+		return errors.New("console: In, Out, Fake and Pool are required")
 	}
 	c := &console{cfg: cfg, seenCh: make(chan struct{}), base: len(cfg.Fake.Calls())}
 	cancel := cfg.Fake.Subscribe(c.show)
@@ -64,13 +65,19 @@ func RunConsole(ctx context.Context, cfg ConsoleConfig) error {
 
 	lines := make(chan string)
 	readErr := make(chan error, 1)
+	stopRead := make(chan struct{})
+	defer close(stopRead)
 	go func() {
+		// A blocked read of a TTY cannot be interrupted; this goroutine ends
+		// with the next line or at exit.
 		sc := bufio.NewScanner(cfg.In)
 		sc.Buffer(make([]byte, 64*1024), 1<<20)
 		for sc.Scan() {
 			select {
 			case lines <- sc.Text():
 			case <-ctx.Done():
+				return
+			case <-stopRead:
 				return
 			}
 		}
@@ -91,7 +98,7 @@ func RunConsole(ctx context.Context, cfg ConsoleConfig) error {
 				}
 				return nil
 			}
-			if !c.line(ctx, line) {
+			if !c.line(line) {
 				c.finish(ctx)
 				return nil
 			}
@@ -142,7 +149,7 @@ func (c *console) prompt() {
 }
 
 // line handles one input line and reports whether the session goes on.
-func (c *console) line(ctx context.Context, line string) bool {
+func (c *console) line(line string) bool {
 	line = strings.TrimSpace(line)
 	switch {
 	case line == "":
