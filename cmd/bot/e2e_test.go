@@ -133,7 +133,7 @@ func (e *e2e) repliesSince(n int) string {
 	e.t.Helper()
 	var out []string
 	for _, c := range e.fake.CallsOf("response_url")[n:] {
-		out = append(out, c.Text+" "+unescapeJSON(c.Blocks))
+		out = append(out, c.ResponseType+" "+c.Text+" "+unescapeJSON(c.Blocks))
 	}
 	return strings.Join(out, "\n")
 }
@@ -317,5 +317,20 @@ func TestForgedStaleAndUnsignedRequestsDoNothing(t *testing.T) {
 	}
 	if n := len(e.fake.Calls()); n != 0 {
 		t.Errorf("rejected requests reached Slack %d times", n)
+	}
+}
+
+func TestChannelWithoutPipebotGetsCardThroughResponseURLAndOneInviteHint(t *testing.T) {
+	e := newE2E(t)
+	e.fake.NotInChannel(e2eChannel)
+	first := e.command(e2eOper, "run team/web main")
+	mustContain(t, "first run", first, "in_channel", "/invite @pipebot", "#1")
+	second := e.command(e2eOper, "run team/web main")
+	mustContain(t, "second run", second, "#2")
+	if strings.Contains(second, "/invite") {
+		t.Errorf("the invite hint was repeated: %s", second)
+	}
+	if ws, _ := e.app.store.Watches(); len(ws) != 0 {
+		t.Errorf("watches kept for a channel pipebot cannot post in: %+v", ws)
 	}
 }

@@ -47,7 +47,7 @@ func (c *clock) Add(d time.Duration) {
 // real HTTP, through the real client-go and slack-go clients and a real
 // bbolt file.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	sim    *simulator.Server
 	gl     *gitlab.Client
 	fake   *slackfake.Server
@@ -59,7 +59,7 @@ type harness struct {
 	poster poster // what the watcher posts through; tests may wrap it
 }
 
-func newHarness(t *testing.T, jobs []simulator.JobSpec) *harness {
+func newHarness(t testing.TB, jobs []simulator.JobSpec) *harness {
 	t.Helper()
 	sim := simulator.New(simulator.Options{})
 	sim.AddUser(simulator.User{ID: 1, Username: "alice", Name: "Alice"}, "glpat-test")
