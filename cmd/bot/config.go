@@ -225,11 +225,12 @@ func (l *loader) baseURL(name, def string) string {
 	case u.User != nil:
 		l.fail("%s: must not contain credentials (value not shown); use the token variables", name)
 	case u.Scheme != "http" && u.Scheme != "https":
-		l.fail("%s: %q must be an http or https URL (example: %s)", name, v, def)
+		l.fail("%s: must be an http or https URL (example: %s)", name, def)
 	case u.Host == "":
-		l.fail("%s: %q has no host (example: %s)", name, v, def)
+		l.fail("%s: has no host (example: %s)", name, def)
 	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
-		l.fail("%s: %q must not have a query or fragment (example: %s)", name, v, def)
+		// The query may carry a token: the value is not shown.
+		l.fail("%s: must not have a query or fragment (example: %s)", name, def)
 	default:
 		return v
 	}

@@ -10,10 +10,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -100,6 +102,7 @@ type app struct {
 
 type wiring struct {
 	cfg         Config
+	gitlabHosts []string
 	log         zerolog.Logger
 	slackAPI    *slack.Client
 	gitlabURL   string
@@ -131,7 +134,7 @@ func wire(w wiring) (*app, error) {
 	}
 	router := commands.New(commands.Deps{
 		GitLab: gl, Watcher: watcher, Slack: poster, Store: store,
-		Admins: w.cfg.Admins, DefaultRole: role, Logger: w.log, OnCommand: w.metrics.CommandDone,
+		Admins: w.cfg.Admins, DefaultRole: role, GitLabHosts: w.gitlabHosts, Logger: w.log, OnCommand: w.metrics.CommandDone,
 	})
 	log := w.log
 	pool := slackapp.NewPool(slackapp.PoolConfig{
@@ -158,19 +161,26 @@ func serve(ctx context.Context, stderr io.Writer) error {
 	_, m := metrics.NewRegistry()
 	api := slack.New(cfg.SlackBotToken, slack.OptionAPIURL(cfg.SlackAPIURL),
 		slack.OptionHTTPClient(&http.Client{Timeout: 30 * time.Second}))
-	a, err := wire(wiring{cfg: cfg, log: log, slackAPI: api, gitlabURL: cfg.GitLabURL, gitlabToken: cfg.GitLabToken, metrics: m})
+	a, err := wire(wiring{cfg: cfg, log: log, slackAPI: api, gitlabURL: cfg.GitLabURL, gitlabToken: cfg.GitLabToken, metrics: m,
+		gitlabHosts: []string{hostOf(cfg.GitLabURL)}})
 	if err != nil {
 		return err
 	}
 	defer a.store.Close()
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	a.pool.Start(ctx)
-	defer a.pool.Stop()
+	// Work in flight finishes on shutdown: the pool and the watcher run on
+	// their own context, cancelled only after intake has stopped and the
+	// pool has drained.
+	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	a.pool.Start(work)
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() { defer bg.Done(); a.watcher.Run(work) }()
+	go func() { defer bg.Done(); housekeeping(work, a, log) }()
 
 	ready := &readiness{}
-	go ready.loop(ctx, a, api, log)
+	go ready.loop(work, a, api, log)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
@@ -188,27 +198,62 @@ func serve(ctx context.Context, stderr io.Writer) error {
 			errc <- fmt.Errorf("http server: %w", err)
 		}
 	}()
+	intake, stopIntake := context.WithCancel(ctx)
+	defer stopIntake()
+	var socket sync.WaitGroup
 	if cfg.SlackAppToken != "" {
+		socket.Add(1)
 		go func() {
-			err := slackapp.RunSocketMode(ctx, slackapp.SocketConfig{
+			defer socket.Done()
+			err := slackapp.RunSocketMode(intake, slackapp.SocketConfig{
 				AppToken: cfg.SlackAppToken, BotToken: cfg.SlackBotToken, APIURL: cfg.SlackAPIURL, Pool: a.pool, Logger: log,
 			})
-			if err != nil && ctx.Err() == nil {
+			if err != nil && intake.Err() == nil {
 				errc <- fmt.Errorf("socket mode: %w", err)
 			}
 		}()
 	}
-	go a.watcher.Run(ctx)
 
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
 	log.Info().Msg("shutting down")
-	shut, cancelShut := context.WithTimeout(context.Background(), 10*time.Second)
+	shut, cancelShut := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancelShut()
 	_ = srv.Shutdown(shut)
+	stopIntake()
+	socket.Wait()
+	a.pool.Stop()
+	stopWork()
+	bg.Wait()
 	return err
+}
+
+// housekeeping prunes expired dedupe markers every hour.
+func housekeeping(ctx context.Context, a *app, log zerolog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := a.store.PruneOnce(); err != nil {
+				log.Warn().Err(err).Msg("prune dedupe markers")
+			} else if n > 0 {
+				log.Debug().Int("removed", n).Msg("pruned dedupe markers")
+			}
+		}
+	}
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }
 
 // readiness is /readyz: the db opens and Slack and GitLab answered at the
@@ -301,7 +346,11 @@ func chat(ctx context.Context, mode Mode, stdin io.Reader, stdout, stderr io.Wri
 	cfg.Admins = append(cfg.Admins, user)
 
 	api := slack.New("xoxb-console", slack.OptionAPIURL(fake.APIURL()))
-	a, err := wire(wiring{cfg: cfg, log: log, slackAPI: api, gitlabURL: gitlabURL, gitlabToken: gitlabToken})
+	hosts := []string{hostOf(gitlabURL)}
+	if mode == ModeDemo {
+		hosts = append(hosts, hostOf(simulator.DefaultWebBaseURL))
+	}
+	a, err := wire(wiring{cfg: cfg, log: log, slackAPI: api, gitlabURL: gitlabURL, gitlabToken: gitlabToken, gitlabHosts: hosts})
 	if err != nil {
 		return err
 	}

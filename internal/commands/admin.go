@@ -117,6 +117,9 @@ func (r *Router) channelProject(ctx context.Context, c *Call) (Reply, error) {
 	if !ok {
 		return Reply{}, usageError(c.Cmd, "`%s` is not a project path or GitLab link.", notify.Escape(c.Arg(0)))
 	}
+	if err := r.checkHost(ref); err != nil {
+		return Reply{}, err
+	}
 	proj, err := r.project(ctx, ref.Path)
 	if err != nil {
 		return Reply{}, err

@@ -6,7 +6,6 @@ package commands
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -104,7 +103,7 @@ func (c *Call) ID(i int, what string) (int64, error) {
 	}
 	id, ok := lexInt(s)
 	if !ok {
-		return 0, userErrorf("`%s` is not a %s id (a positive number, like 42).", s, what)
+		return 0, userErrorf("`%s` is not a %s id (a positive number, like 42).", notify.Escape(truncateWord(s)), what)
 	}
 	return id, nil
 }
@@ -125,7 +124,7 @@ func (c *Call) IntOpt(name string, def, max int) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
-		return 0, userErrorf("`%s:%s` needs a positive number.", name, v)
+		return 0, userErrorf("`%s:%s` needs a positive number.", name, notify.Escape(truncateWord(v)))
 	}
 	if n > max {
 		n = max
@@ -176,6 +175,3 @@ func userErrorf(format string, args ...any) error {
 func usageError(cmd *Command, format string, args ...any) error {
 	return &UserError{Msg: fmt.Sprintf(format, args...), Usage: cmd}
 }
-
-// errDenied is returned when the user's role is too low.
-var errDenied = errors.New("permission denied")

@@ -17,7 +17,7 @@ func (r *Router) table() []*Command {
 		Name: "help", Args: "[noun]", Summary: "What pipebot can do; `help pipeline` for one topic.",
 		Examples: []string{"help", "help pipeline"}, Role: RoleViewer, MaxArgs: 1,
 		Run: func(_ context.Context, c *Call) (Reply, error) {
-			if noun := strings.ToLower(c.Arg(0)); noun != "" {
+			if noun := singularNoun(c.Arg(0)); noun != "" {
 				if len(r.nounCommands(noun)) == 0 {
 					return Reply{}, userErrorf("There is no help topic `%s`. Try `/ci help`.", notify.Escape(noun))
 				}
@@ -37,7 +37,7 @@ func noun(name string) string {
 // help lists every topic with its commands' summaries.
 func (r *Router) help(_ *Command) Reply {
 	var lines []string
-	lines = append(lines, "*pipebot* runs GitLab CI/CD from Slack. Type `/ci <noun> <verb> [project] [args…]`; `/ci help <noun>` shows one topic with examples.")
+	lines = append(lines, "*pipebot* runs GitLab CI/CD from Slack. Type `/ci &lt;noun&gt; &lt;verb&gt; [project] [args…]`; `/ci help &lt;noun&gt;` shows one topic with examples.")
 	seen := map[string]bool{}
 	for _, c := range r.commands {
 		if c.Name == "dismiss" {
@@ -48,7 +48,7 @@ func (r *Router) help(_ *Command) Reply {
 			seen[n] = true
 			lines = append(lines, "", "*"+n+"*")
 		}
-		lines = append(lines, fmt.Sprintf("`/ci %s%s` — %s", c.Name, argsSuffix(c), c.Summary))
+		lines = append(lines, fmt.Sprintf("`/ci %s%s` — %s", c.Name, notify.Escape(argsSuffix(c)), c.Summary))
 	}
 	lines = append(lines, "", "A project is `group/app` or a GitLab link; leave it out where the channel has a default (`/ci channel project group/app`).")
 	return chunkedReply(lines)
@@ -69,12 +69,12 @@ func (r *Router) helpNoun(n, lead string) Reply {
 	}
 	lines = append(lines, "*"+n+"*")
 	for _, c := range r.nounCommands(n) {
-		line := fmt.Sprintf("`/ci %s%s` — %s _(%s)_", c.Name, argsSuffix(c), c.Summary, c.Role)
+		line := fmt.Sprintf("`/ci %s%s` — %s _(%s)_", c.Name, notify.Escape(argsSuffix(c)), c.Summary, c.Role)
 		if len(c.Aliases) > 0 {
 			line += " Also: `" + strings.Join(c.Aliases, "`, `") + "`."
 		}
 		for _, ex := range c.Examples {
-			line += "\n    e.g. `/ci " + ex + "`"
+			line += "\n    e.g. `/ci " + notify.Escape(ex) + "`"
 		}
 		lines = append(lines, line)
 	}

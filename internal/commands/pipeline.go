@@ -11,6 +11,7 @@ import (
 
 	"github.com/pipebot/pipebot/internal/gitlab"
 	"github.com/pipebot/pipebot/internal/notify"
+	"github.com/pipebot/pipebot/internal/slackapp"
 	"github.com/pipebot/pipebot/internal/state"
 )
 
@@ -77,7 +78,8 @@ func (r *Router) pipelineCommands() []*Command {
 }
 
 func (r *Router) pipelineList(ctx context.Context, c *Call) (Reply, error) {
-	limit, err := c.IntOpt("limit", 10, 50)
+	// Slack allows 50 blocks a message: a header and at most 40 pipelines.
+	limit, err := c.IntOpt("limit", 10, 40)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -184,7 +186,12 @@ func (r *Router) project(ctx context.Context, path string) (gitlab.Project, erro
 // the channel, the card comes back through response_url with how to invite
 // pipebot, said once per channel.
 func (r *Router) watch(ctx context.Context, c *Call, proj gitlab.Project, p gitlab.Pipeline, verb string) (Reply, error) {
-	_, err := r.deps.Watcher.Watch(ctx, notify.WatchRequest{Project: proj, Pipeline: p, Channel: c.Req.ChannelID, Requester: c.Req.UserID})
+	req := notify.WatchRequest{Project: proj, Pipeline: p, Channel: c.Req.ChannelID, Requester: c.Req.UserID}
+	if c.Req.Kind == slackapp.KindAction && c.Cmd.Name == "pipeline retry" {
+		// Retry clicked on a card: keep that one card.
+		req.CardTS = c.Req.MessageTS
+	}
+	_, err := r.deps.Watcher.Watch(ctx, req)
 	if errors.Is(err, notify.ErrNotInChannel) || errors.Is(err, notify.ErrChannelNotFound) {
 		msg, cerr := r.card(ctx, proj.Path, p)
 		if cerr != nil {

@@ -72,12 +72,15 @@ var _ store = (*state.Store)(nil)
 
 // Deps are the router's collaborators.
 type Deps struct {
-	GitLab      gitlabAPI
-	Watcher     watcher
-	Slack       responder
-	Store       store
-	Admins      []string // Slack user ids who are always admins (PIPEBOT_ADMINS)
-	DefaultRole Role     // everyone else's role; default viewer
+	GitLab  gitlabAPI
+	Watcher watcher
+	Slack   responder
+	Store   store
+	Admins  []string // Slack user ids who are always admins (PIPEBOT_ADMINS)
+	// GitLabHosts are the hosts a pasted GitLab link may point at (the host
+	// of GITLAB_URL); empty accepts any.
+	GitLabHosts []string
+	DefaultRole Role // everyone else's role; default viewer
 	Timeout     time.Duration
 	Logger      zerolog.Logger
 	Now         func() time.Time
@@ -158,14 +161,32 @@ func (r *Router) deliver(ctx context.Context, req slackapp.Request, reply Reply)
 	} else if req.ChannelID != "" && req.UserID != "" {
 		err = r.deps.Slack.Ephemeral(ctx, req.ChannelID, req.UserID, reply.Message)
 	}
-	if err != nil {
-		r.log.Warn().Err(err).Str("user", req.UserID).Str("channel", req.ChannelID).Msg("deliver reply")
+	if err == nil {
+		return
+	}
+	ref := newRef()
+	r.log.Warn().Err(err).Str("ref", ref).Str("user", req.UserID).Str("channel", req.ChannelID).Msg("deliver reply")
+	if errors.Is(err, notify.ErrMessageTooLong) || strings.Contains(err.Error(), "invalid_blocks") {
+		// Tell the user something rather than nothing.
+		short := notify.Message{Text: fmt.Sprintf(":warning: The answer was too large for Slack; narrow it down (ref `%s`).", ref)}
+		if req.ResponseURL != "" {
+			err = r.deps.Slack.Respond(ctx, req.ResponseURL, notify.Response{Message: short})
+		} else {
+			err = r.deps.Slack.Ephemeral(ctx, req.ChannelID, req.UserID, short)
+		}
+		if err != nil {
+			r.log.Warn().Err(err).Str("ref", ref).Msg("deliver short reply")
+		}
 	}
 }
 
 // Dispatch parses and runs one request synchronously and returns the reply.
 func (r *Router) Dispatch(ctx context.Context, req slackapp.Request) (reply Reply) {
 	text := strings.TrimSpace(req.Text)
+	if req.Kind == slackapp.KindAction && text == "" {
+		// Slack reports clicks on link buttons too; they carry no command.
+		return Reply{None: true}
+	}
 	log := r.log.With().Str("user", req.UserID).Str("channel", req.ChannelID).Logger()
 	tokens, err := lexTokenize(text)
 	if err != nil {
@@ -177,9 +198,9 @@ func (r *Router) Dispatch(ctx context.Context, req slackapp.Request) (reply Repl
 	}
 	cmd, rest := r.lookup(tokens)
 	if cmd == nil {
-		if nounHelp := r.nounCommands(strings.ToLower(tokens[0])); len(nounHelp) > 0 {
+		if noun := singularNoun(tokens[0]); len(r.nounCommands(noun)) > 0 {
 			r.observe("help", "usage")
-			return r.helpNoun(strings.ToLower(tokens[0]), fmt.Sprintf("`%s` needs a verb.", notify.Escape(tokens[0])))
+			return r.helpNoun(noun, fmt.Sprintf("`%s` needs a verb.", notify.Escape(truncateWord(strings.Join(tokens[:min(2, len(tokens))], " ")))))
 		}
 		r.observe("unknown", "usage")
 		return errorReply(fmt.Sprintf("I don't know the command `%s`. Try `/ci help`.", notify.Escape(truncateWord(strings.Join(tokens[:min(2, len(tokens))], " ")))), nil)
@@ -192,7 +213,6 @@ func (r *Router) Dispatch(ctx context.Context, req slackapp.Request) (reply Repl
 	}
 	role, err := r.roleOf(req.UserID)
 	if err != nil {
-		log.Error().Err(err).Msg("read role")
 		return r.renderError(log, cmd, call, err)
 	}
 	call.Role = role
@@ -251,15 +271,31 @@ func resultOf(err error) string {
 }
 
 // lookup finds the longest command name (up to three words) that tokens
-// start with.
+// start with. A plural noun works as the singular (`pipelines show 1`).
 func (r *Router) lookup(tokens []string) (*Command, []string) {
+	singular := append([]string{}, tokens...)
+	if len(singular) > 0 {
+		singular[0] = singularNoun(singular[0])
+	}
 	for n := min(3, len(tokens)); n >= 1; n-- {
-		name := strings.ToLower(strings.Join(tokens[:n], " "))
-		if c, ok := r.byName[name]; ok {
-			return c, tokens[n:]
+		for _, words := range [][]string{tokens, singular} {
+			name := strings.ToLower(strings.Join(words[:n], " "))
+			if c, ok := r.byName[name]; ok {
+				return c, tokens[n:]
+			}
 		}
 	}
 	return nil, nil
+}
+
+// singularNoun turns "pipelines" into "pipeline" and "schedules" into
+// "schedule"; other words are returned as they are.
+func singularNoun(w string) string {
+	w = strings.ToLower(w)
+	if strings.HasSuffix(w, "s") && len(w) > 3 {
+		return strings.TrimSuffix(w, "s")
+	}
+	return w
 }
 
 func (r *Router) nounCommands(noun string) []*Command {
@@ -309,6 +345,9 @@ func (r *Router) parseCall(cmd *Command, req slackapp.Request, rest []string) (*
 	if cmd.Project {
 		if len(words) > 0 {
 			if ref, ok := lexProjectRef(words[0]); ok && (ref.Host != "" || len(words) > cmd.MinArgs) {
+				if err := r.checkHost(ref); err != nil {
+					return call, err
+				}
 				call.Project = ref.Path
 				words = words[1:]
 				var id int64
@@ -342,6 +381,18 @@ func (r *Router) parseCall(cmd *Command, req slackapp.Request, rest []string) (*
 	}
 	call.Args = words
 	return call, nil
+}
+
+// checkHost refuses a pasted link to another GitLab than pipebot's: the
+// same path there may be a different project.
+func (r *Router) checkHost(ref lexRef) error {
+	if ref.Host == "" || len(r.deps.GitLabHosts) == 0 {
+		return nil
+	}
+	if slices.ContainsFunc(r.deps.GitLabHosts, func(h string) bool { return strings.EqualFold(h, ref.Host) }) {
+		return nil
+	}
+	return userErrorf("That link points to %s, but pipebot works with %s.", notify.Escape(ref.Host), notify.Escape(strings.Join(r.deps.GitLabHosts, ", ")))
 }
 
 func optionList(opts []string) string {
@@ -432,7 +483,7 @@ func userMessage(err error) string {
 		return "I am not in this channel. Invite me with `/invite @pipebot` and try again."
 	}
 	if m := gitlab.UserMessage(err); m != "" {
-		return m
+		return notify.Escape(m)
 	}
 	return ""
 }
@@ -474,11 +525,11 @@ func errorReply(msg string, usage *Command) Reply {
 func usageText(c *Command) string {
 	s := "Usage: `/ci " + c.Name
 	if c.Args != "" {
-		s += " " + c.Args
+		s += " " + notify.Escape(c.Args)
 	}
 	s += "`"
 	if len(c.Examples) > 0 {
-		s += "\nExample: `/ci " + c.Examples[0] + "`"
+		s += "\nExample: `/ci " + notify.Escape(c.Examples[0]) + "`"
 	}
 	return s
 }

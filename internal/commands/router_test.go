@@ -364,3 +364,80 @@ func TestGitLabErrorsBecomeOneSentence(t *testing.T) {
 		t.Errorf("outage answer should be a sentence with a ref: %s", out)
 	}
 }
+
+func TestPluralNounsAndLinkClicks(t *testing.T) {
+	h := newHarness(t)
+	id := h.sim.CreatePipeline(7, "main", "push", 1)
+	if _, out := h.do(viewer, fmt.Sprintf("pipelines show group/app %d", id)); !strings.Contains(out, "#1") || strings.Contains(out, ":warning:") {
+		t.Errorf("plural noun with a verb: %s", out)
+	}
+	if _, out := h.do(viewer, "help pipelines"); !strings.Contains(out, "pipeline retry") {
+		t.Errorf("help with a plural topic: %s", out)
+	}
+	click := h.req(viewer, "")
+	click.Kind = slackapp.KindAction
+	if r := h.router.Dispatch(context.Background(), click); !r.None {
+		t.Errorf("a link-button click (no value) answered: %s", replyText(r))
+	}
+}
+
+func TestLinksToAnotherGitLabAreRefused(t *testing.T) {
+	h := newHarness(t)
+	h.router.deps.GitLabHosts = []string{"gitlab.example.com"}
+	h.sim.CreatePipeline(7, "main", "push", 1)
+	if _, out := h.do(viewer, "pipeline show https://gitlab.com/group/app/-/pipelines/1"); !strings.Contains(out, "points to gitlab.com, but pipebot works with gitlab.example.com") {
+		t.Errorf("foreign host: %s", out)
+	}
+	if _, out := h.do(viewer, "pipeline show https://GitLab.Example.com/group/app/-/pipelines/1"); strings.Contains(out, ":warning:") {
+		t.Errorf("own host refused: %s", out)
+	}
+	if len(h.mutations()) != 0 {
+		t.Error("GitLab changed")
+	}
+}
+
+func TestUsageTextIsEscapedForSlack(t *testing.T) {
+	h := newHarness(t)
+	r, _ := h.do(viewer, "pipeline retry group/app")
+	b, _ := json.Marshal(r.Blocks)
+	var raw strings.Builder
+	enc := json.NewEncoder(&raw)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(r.Blocks)
+	if strings.Contains(raw.String(), "<id>") || !strings.Contains(raw.String(), "&lt;id&gt;") {
+		t.Errorf("usage placeholders would be read as Slack links: %s", b)
+	}
+}
+
+func TestRetryClickedOnACardKeepsThatCard(t *testing.T) {
+	h := newHarness(t)
+	_, out := h.do(operator, "run group/app main")
+	if !strings.Contains(out, "Started") {
+		t.Fatal(out)
+	}
+	h.sim.Finish(7, 1)
+	if err := h.w.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cards := h.fake.CallsOf("chat.postMessage")
+	cardTS := cards[0].TS
+	click := h.req(operator, "pipeline retry group/app 1")
+	click.Kind = slackapp.KindAction
+	click.MessageTS = cardTS
+	if r := h.router.Dispatch(context.Background(), click); !strings.Contains(replyText(r), "Retrying") {
+		t.Fatalf("retry click: %s", replyText(r))
+	}
+	top := 0
+	for _, m := range h.fake.Messages(chanID) {
+		if !m.Ephemeral && (m.ThreadTS == "" || m.ThreadTS == m.TS) {
+			top++
+		}
+	}
+	if top != 1 {
+		t.Errorf("cards after a Retry click on the card: %d, want 1", top)
+	}
+	ws, _ := h.store.Watches()
+	if len(ws) != 1 || ws[0].MessageTS != cardTS {
+		t.Errorf("watch not attached to the clicked card: %+v", ws)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 )
 
 // CurrentUser returns the owner of the token (GET /user).
@@ -43,15 +42,15 @@ func (c *Client) Project(ctx context.Context, project string) (Project, error) {
 }
 
 type pipelinesQuery struct {
-	Ref          string     `url:"ref,omitempty"`
-	Status       string     `url:"status,omitempty"`
-	Source       string     `url:"source,omitempty"`
-	Username     string     `url:"username,omitempty"`
-	OrderBy      string     `url:"order_by,omitempty"`
-	Sort         string     `url:"sort,omitempty"`
-	UpdatedAfter *time.Time `url:"updated_after,omitempty"`
-	PerPage      int        `url:"per_page,omitempty"`
-	Page         int        `url:"page,omitempty"`
+	Ref          string `url:"ref,omitempty"`
+	Status       string `url:"status,omitempty"`
+	Source       string `url:"source,omitempty"`
+	Username     string `url:"username,omitempty"`
+	OrderBy      string `url:"order_by,omitempty"`
+	Sort         string `url:"sort,omitempty"`
+	UpdatedAfter string `url:"updated_after,omitempty"` // ISO 8601 with milliseconds
+	PerPage      int    `url:"per_page,omitempty"`
+	Page         int    `url:"page,omitempty"`
 }
 
 // Pipelines lists a project's pipelines, newest first unless opt says
@@ -65,10 +64,11 @@ func (c *Client) Pipelines(ctx context.Context, project string, opt ListPipeline
 	if limit <= 0 {
 		limit = defaultPipelineLimit
 	}
-	var updatedAfter *time.Time
+	// Milliseconds matter: GitLab's updated_at has them, and a cursor cut to
+	// whole seconds would return the same busy second's pipelines forever.
+	var updatedAfter string
 	if !opt.UpdatedAfter.IsZero() {
-		t := opt.UpdatedAfter.UTC()
-		updatedAfter = &t
+		updatedAfter = opt.UpdatedAfter.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 	}
 	ws, err := paginate[wirePipeline](ctx, c, "projects/"+pp+"/pipelines", limit, func(page, perPage int) any {
 		return &pipelinesQuery{

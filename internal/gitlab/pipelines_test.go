@@ -92,7 +92,7 @@ func TestPipelinesSendFilters(t *testing.T) {
 	q := f.requests()[0].URL.Query()
 	want := map[string]string{
 		"ref": "main", "status": "failed", "source": "schedule", "username": "root", "order_by": "updated_at",
-		"sort": "desc", "updated_after": "2024-05-01T12:30:00Z", "per_page": "50", "page": "1",
+		"sort": "desc", "updated_after": "2024-05-01T12:30:00.000Z", "per_page": "50", "page": "1",
 	}
 	for k, v := range want {
 		if q.Get(k) != v {

@@ -244,7 +244,7 @@ func PipelineCard(in CardInput) Message {
 		blocks = append(blocks, slack.NewActionBlock("pipeline_actions", actions...))
 	}
 	return Message{
-		Text:   fmt.Sprintf("Pipeline #%d %s on %s (%s)", p.ID, StatusWord(p.Status), p.Ref, in.Project),
+		Text:   fmt.Sprintf("Pipeline #%d %s on %s (%s)", p.ID, StatusWord(p.Status), Escape(p.Ref), Escape(in.Project)),
 		Blocks: blocks,
 	}
 }

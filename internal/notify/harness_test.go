@@ -190,3 +190,7 @@ func contains(s string, subs ...string) bool {
 	}
 	return true
 }
+
+func slackClient(h *harness) *slack.Client {
+	return slack.New(h.fake.BotToken(), slack.OptionAPIURL(h.fake.APIURL()))
+}

@@ -60,8 +60,12 @@ type Config struct {
 	Overlap time.Duration
 	// MaxBackoff caps the wait after repeated GitLab errors. Default 5 min.
 	MaxBackoff time.Duration
-	Now        func() time.Time
-	Logger     zerolog.Logger
+	// MaxAge ends a watch whose pipeline has not changed for this long
+	// after it started (a pipeline left blocked on a manual job, say).
+	// Default 7 days.
+	MaxAge time.Duration
+	Now    func() time.Time
+	Logger zerolog.Logger
 	// OnPoll, when set, is told each project poll's duration and error.
 	OnPoll func(d time.Duration, err error)
 	// OnWatches, when set, is told the number of watches after each tick.
@@ -104,6 +108,9 @@ func New(cfg Config) *Watcher {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 5 * time.Minute
 	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = 7 * 24 * time.Hour
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -116,6 +123,11 @@ type WatchRequest struct {
 	Pipeline  gitlab.Pipeline
 	Channel   string
 	Requester string
+	// CardTS, when set, is a message that already shows this pipeline's
+	// card (a Retry click on a finished card): it is brought up to date in
+	// place instead of posting a second card. If it cannot be updated (it is
+	// ephemeral or gone), a new card is posted.
+	CardTS string
 }
 
 // Watch records a watch, posts its card and returns it. A pipeline already
@@ -151,6 +163,12 @@ func (w *Watcher) Watch(ctx context.Context, req WatchRequest) (state.Watch, err
 		return existing, w.render(ctx, existing, req.Pipeline)
 	}
 
+	if req.CardTS != "" {
+		wt, err := w.reuseCard(ctx, req, now)
+		if err == nil || !errors.Is(err, ErrMessageNotFound) {
+			return wt, err
+		}
+	}
 	wt := state.Watch{
 		ProjectID: req.Project.ID, Project: req.Project.Path, PipelineID: req.Pipeline.ID,
 		Channel: req.Channel, Requester: req.Requester, CardPending: true,
@@ -181,6 +199,29 @@ func (w *Watcher) Watch(ctx context.Context, req WatchRequest) (state.Watch, err
 		return wt, w.deliverFinal(ctx, wt, in)
 	}
 	return wt, nil
+}
+
+// reuseCard starts a watch on an existing card, updating it in place. On
+// ErrMessageNotFound the watch is gone again and the caller posts a card.
+func (w *Watcher) reuseCard(ctx context.Context, req WatchRequest, now time.Time) (state.Watch, error) {
+	wt := state.Watch{
+		ProjectID: req.Project.ID, Project: req.Project.Path, PipelineID: req.Pipeline.ID,
+		Channel: req.Channel, Requester: req.Requester, MessageTS: req.CardTS,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if err := w.cfg.Store.PutWatch(wt); err != nil {
+		return state.Watch{}, fmt.Errorf("record watch: %w", err)
+	}
+	if err := w.lowerCursor(req.Project.ID, req.Pipeline.UpdatedAt); err != nil {
+		return state.Watch{}, err
+	}
+	err := w.render(ctx, wt, req.Pipeline)
+	if errors.Is(err, ErrMessageNotFound) {
+		if derr := w.cfg.Store.DeleteWatch(wt.Key()); derr != nil {
+			return state.Watch{}, fmt.Errorf("drop watch: %w", derr)
+		}
+	}
+	return wt, err
 }
 
 // lowerCursor makes sure the project's poll cursor is no later than t, so the
@@ -272,7 +313,7 @@ func (w *Watcher) render(ctx context.Context, wt state.Watch, p gitlab.Pipeline)
 		return nil
 	}
 	status := string(p.Status)
-	if wt.LastStatus == status && wt.FinalState != "pending" {
+	if wt.LastStatus == status && wt.FinalState != "pending" && !p.Status.Finished() {
 		return nil
 	}
 	in, err := w.cardInput(ctx, wt, p)
@@ -330,6 +371,7 @@ func (w *Watcher) deliverFinal(ctx context.Context, wt state.Watch, in CardInput
 	if err := w.cfg.Store.DeleteWatch(wt.Key()); err != nil {
 		return fmt.Errorf("close watch: %w", err)
 	}
+	w.locks.Delete(wt.Key())
 	w.log.Info().Int64("project_id", wt.ProjectID).Int64("pipeline_id", wt.PipelineID).
 		Str("status", string(in.Pipeline.Status)).Msg("watch ended")
 	return nil
@@ -354,7 +396,7 @@ func (w *Watcher) Tick(ctx context.Context) error {
 		}
 		byProject[wt.ProjectID] = append(byProject[wt.ProjectID], wt)
 	}
-	var first error
+	var firstErr error
 	for _, pid := range order {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -363,19 +405,17 @@ func (w *Watcher) Tick(ctx context.Context) error {
 			continue
 		}
 		start := time.Now()
-		err := w.pollProject(ctx, pid, byProject[pid])
+		watchErr, err := w.pollProject(ctx, pid, byProject[pid])
 		if w.cfg.OnPoll != nil {
 			w.cfg.OnPoll(time.Since(start), err)
 		}
 		w.settle(pid, err)
 		if err != nil {
 			w.log.Warn().Err(err).Int64("project_id", pid).Msg("poll failed")
-			if first == nil {
-				first = err
-			}
 		}
+		firstErr = first(firstErr, first(err, watchErr))
 	}
-	return first
+	return firstErr
 }
 
 func (w *Watcher) due(pid int64) bool {
@@ -412,16 +452,23 @@ func (w *Watcher) settle(pid int64, err error) {
 	w.backoff[pid] = b
 }
 
-func (w *Watcher) pollProject(ctx context.Context, pid int64, watches []state.Watch) error {
-	// Watches whose card or final reply is not yet confirmed are finished
-	// first: they need no poll to know what to do.
+// pollProject polls one project and updates its watches. err is a failure
+// of the project's poll (it backs the project off); watchErr is the first
+// failure of a single watch, which is logged and retried next tick without
+// holding up the others.
+func (w *Watcher) pollProject(ctx context.Context, pid int64, watches []state.Watch) (watchErr, err error) {
+	// Watches whose card is not yet confirmed are finished first: they need
+	// no poll to know what to do.
 	for _, wt := range watches {
-		if wt.CardPending {
+		if !wt.CardPending {
+			continue
+		}
+		watchErr = first(watchErr, w.each(ctx, wt, func() error {
 			p, err := w.cfg.GitLab.Pipeline(ctx, idString(pid), wt.PipelineID)
 			if err != nil {
 				return fmt.Errorf("pipeline %d: %w", wt.PipelineID, err)
 			}
-			if err := w.withLock(ctx, wt.Key(), func(cur state.Watch) error {
+			return w.withLock(ctx, wt.Key(), func(cur state.Watch) error {
 				if !cur.CardPending {
 					return nil
 				}
@@ -434,55 +481,105 @@ func (w *Watcher) pollProject(ctx context.Context, pid int64, watches []state.Wa
 					return err
 				}
 				return w.render(ctx, cur, p)
-			}); err != nil {
-				return err
-			}
-		}
+			})
+		}))
 	}
 
+	pipes, newest, err := w.changed(ctx, pid)
+	if err != nil {
+		return watchErr, err
+	}
+	for _, wt := range watches {
+		if wt.CardPending {
+			continue
+		}
+		p, changed := pipes[wt.PipelineID]
+		if wt.FinalState != state.FinalPending && !(changed && p.Status.Finished()) && w.cfg.Now().Sub(wt.CreatedAt) > w.cfg.MaxAge {
+			w.drop(wt, "watched for too long")
+			continue
+		}
+		if !changed && wt.FinalState != state.FinalPending {
+			continue
+		}
+		watchErr = first(watchErr, w.each(ctx, wt, func() error {
+			if !changed {
+				var err error
+				if p, err = w.cfg.GitLab.Pipeline(ctx, idString(pid), wt.PipelineID); err != nil {
+					return fmt.Errorf("pipeline %d: %w", wt.PipelineID, err)
+				}
+			}
+			return w.withLock(ctx, wt.Key(), func(cur state.Watch) error {
+				return w.render(ctx, cur, p)
+			})
+		}))
+	}
+	if err := w.cfg.Store.SetCursor(pid, newest); err != nil {
+		return watchErr, fmt.Errorf("save cursor: %w", err)
+	}
+	return watchErr, nil
+}
+
+func first(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// changed lists the project's pipelines updated since its cursor (less the
+// overlap) and returns them by id with the new cursor. Usually that is one
+// request; a busy project's full page is followed by the next ones (up to
+// 500 pipelines a tick), so a burst of other pipelines never hides a watched
+// one behind a cursor that cannot move.
+func (w *Watcher) changed(ctx context.Context, pid int64) (map[int64]gitlab.Pipeline, time.Time, error) {
 	cursor, ok, err := w.cfg.Store.Cursor(pid)
 	if err != nil {
-		return fmt.Errorf("read cursor: %w", err)
+		return nil, time.Time{}, fmt.Errorf("read cursor: %w", err)
 	}
-	opt := gitlab.ListPipelinesOptions{OrderBy: "updated_at", Sort: "asc", Limit: 100}
+	opt := gitlab.ListPipelinesOptions{OrderBy: "updated_at", Sort: "asc", Limit: 500}
 	if ok {
 		opt.UpdatedAfter = cursor.Add(-w.cfg.Overlap)
 	}
 	pipes, err := w.cfg.GitLab.Pipelines(ctx, idString(pid), opt)
 	if err != nil {
-		return fmt.Errorf("list pipelines: %w", err)
+		return nil, time.Time{}, fmt.Errorf("list pipelines: %w", err)
 	}
-	byID := make(map[int64]gitlab.Pipeline, len(pipes))
+	out := make(map[int64]gitlab.Pipeline, len(pipes))
 	newest := cursor
 	for _, p := range pipes {
-		byID[p.ID] = p
+		out[p.ID] = p
 		if p.UpdatedAt.After(newest) {
 			newest = p.UpdatedAt
 		}
 	}
-	for _, wt := range watches {
-		p, changed := byID[wt.PipelineID]
-		if !changed && wt.FinalState != "pending" {
-			continue
-		}
-		if !changed {
-			p, err = w.cfg.GitLab.Pipeline(ctx, idString(pid), wt.PipelineID)
-			if err != nil {
-				return fmt.Errorf("pipeline %d: %w", wt.PipelineID, err)
-			}
-		}
-		if err := w.withLock(ctx, wt.Key(), func(cur state.Watch) error {
-			return w.render(ctx, cur, p)
-		}); err != nil {
-			return err
-		}
+	return out, newest, nil
+}
+
+// each runs one watch's work. Its failure is logged and does not stop the
+// other watches of the project; a watch that can never succeed (its card
+// or channel is gone, the pipeline was deleted) is dropped.
+func (w *Watcher) each(ctx context.Context, wt state.Watch, fn func() error) error {
+	err := fn()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrMessageNotFound), errors.Is(err, ErrNotInChannel), errors.Is(err, ErrChannelNotFound):
+		w.drop(wt, "its card or channel is gone")
+	case errors.Is(err, gitlab.ErrNotFound):
+		w.drop(wt, "the pipeline is gone")
+	default:
+		w.log.Warn().Err(err).Int64("project_id", wt.ProjectID).Int64("pipeline_id", wt.PipelineID).Str("channel", wt.Channel).Msg("watch update failed")
 	}
-	if newest.After(cursor) {
-		if err := w.cfg.Store.SetCursor(pid, newest); err != nil {
-			return fmt.Errorf("save cursor: %w", err)
-		}
+	return err
+}
+
+func (w *Watcher) drop(wt state.Watch, why string) {
+	if err := w.cfg.Store.DeleteWatch(wt.Key()); err != nil {
+		w.log.Error().Err(err).Msg("drop watch")
+		return
 	}
-	return nil
+	w.locks.Delete(wt.Key())
+	w.log.Info().Int64("project_id", wt.ProjectID).Int64("pipeline_id", wt.PipelineID).Str("channel", wt.Channel).Str("why", why).Msg("watch dropped")
 }
 
 // withLock runs fn on the current stored watch under the watch's lock; a

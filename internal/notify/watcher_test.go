@@ -283,3 +283,106 @@ func TestOnePollRequestPerProjectPerTick(t *testing.T) {
 		}
 	}
 }
+
+// failFirstPost fails the first card post before it reaches Slack, as a
+// Slack outage would.
+type failFirstPost struct {
+	poster
+	failed bool
+}
+
+func (f *failFirstPost) Post(ctx context.Context, channel string, m Message) (string, error) {
+	if !f.failed && m.ThreadTS == "" {
+		f.failed = true
+		return "", errors.New("slack unavailable")
+	}
+	return f.poster.Post(ctx, channel, m)
+}
+
+func TestCardThatFailedToPostStillGetsItsFinalReply(t *testing.T) {
+	h := newHarness(t, failingJobs)
+	h.setPoster(&failFirstPost{poster: h.slack})
+	id := h.sim.CreatePipeline(projectID, "main", "api", 1)
+	if _, err := h.w.Watch(context.Background(), WatchRequest{Project: h.project(), Pipeline: h.pipeline(id), Channel: testChannel, Requester: testUser}); err == nil {
+		t.Fatal("watch should report the failed post")
+	}
+	h.sim.Finish(projectID, id)
+	for i := 0; i < 3; i++ {
+		_ = h.tick()
+	}
+	if !contains(blocksText(h.card().Blocks), "failed") {
+		t.Errorf("card: %s", h.card().Blocks)
+	}
+	if n := len(h.thread()); n != 1 {
+		t.Fatalf("final replies: %d, want 1", n)
+	}
+	if ws, _ := h.store.Watches(); len(ws) != 0 {
+		t.Errorf("watch stuck: %+v", ws)
+	}
+}
+
+func TestOneBrokenWatchDoesNotHoldUpTheOthers(t *testing.T) {
+	h := newHarness(t, passingJobs)
+	broken := h.start()
+	healthy := h.start()
+	// Someone deletes the first card in Slack.
+	var brokenTS string
+	for _, m := range h.topLevel() {
+		if strings.Contains(blocksText(m.Blocks), fmt.Sprintf("pipeline_id\":\"%d", broken)) || strings.Contains(string(m.Metadata), fmt.Sprintf("\"%d\"", broken)) {
+			brokenTS = m.TS
+		}
+	}
+	if brokenTS == "" {
+		t.Fatal("could not find the first card")
+	}
+	if _, _, err := slackClient(h).DeleteMessage(testChannel, brokenTS); err != nil {
+		t.Fatal(err)
+	}
+	h.sim.Finish(projectID, broken)
+	h.sim.Finish(projectID, healthy)
+	_ = h.tick()
+	_ = h.tick()
+	ws, _ := h.store.Watches()
+	if len(ws) != 0 {
+		t.Errorf("watches left: %+v", ws)
+	}
+	replies := 0
+	for _, m := range h.fake.Messages(testChannel) {
+		if m.ThreadTS != "" && m.ThreadTS != m.TS && !m.Deleted {
+			replies++
+		}
+	}
+	if replies != 1 {
+		t.Errorf("the healthy pipeline's final reply: %d replies, want 1", replies)
+	}
+}
+
+func TestBusyProjectDoesNotPinTheCursor(t *testing.T) {
+	h := newHarness(t, passingJobs)
+	id := h.start()
+	for i := 0; i < 120; i++ {
+		h.sim.CreatePipeline(projectID, "main", "push", 1)
+	}
+	if err := h.tick(); err != nil {
+		t.Fatal(err)
+	}
+	h.sim.Finish(projectID, id)
+	for i := 0; i < 3; i++ {
+		if err := h.tick(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !contains(blocksText(h.card().Blocks), "passed") {
+		t.Fatalf("watched pipeline's end was never seen among 120 busier ones: %s", h.card().Blocks)
+	}
+}
+
+func TestWatchesEndAfterMaxAge(t *testing.T) {
+	h := newHarness(t, passingJobs)
+	h.start()
+	h.clock.Add(8 * 24 * time.Hour)
+	_ = h.tick()
+	if ws, _ := h.store.Watches(); len(ws) != 0 {
+		t.Errorf("a week-old unchanged watch is still polled: %+v", ws)
+	}
+}
