@@ -24,6 +24,8 @@ import (
 // declares the methods it calls.
 type gitlabAPI interface {
 	pipelineAPI
+	triggerAPI
+	variableAPI
 }
 
 // pipelineAPI is what the pipeline commands ask GitLab.
@@ -52,6 +54,7 @@ var _ watcher = (*notify.Watcher)(nil)
 type responder interface {
 	Respond(ctx context.Context, responseURL string, r notify.Response) error
 	Ephemeral(ctx context.Context, channel, user string, m notify.Message) error
+	OpenView(ctx context.Context, triggerID string, view slack.ModalViewRequest) error
 }
 
 var _ responder = (*notify.Slack)(nil)
@@ -139,6 +142,10 @@ func (r *Router) Handle(ctx context.Context, req slackapp.Request) {
 	if req.Kind == slackapp.KindEvent {
 		return
 	}
+	if req.Kind == slackapp.KindViewSubmission {
+		r.handleView(ctx, req) // views.go
+		return
+	}
 	reply := r.Dispatch(ctx, req)
 	if reply.None {
 		return
@@ -182,6 +189,12 @@ func (r *Router) deliver(ctx context.Context, req slackapp.Request, reply Reply)
 
 // Dispatch parses and runs one request synchronously and returns the reply.
 func (r *Router) Dispatch(ctx context.Context, req slackapp.Request) (reply Reply) {
+	return r.dispatch(ctx, req, nil)
+}
+
+// dispatch is Dispatch; edit, when set, may complete the parsed call (a
+// modal's submitted value) before the role check and run.
+func (r *Router) dispatch(ctx context.Context, req slackapp.Request, edit func(*Call) error) (reply Reply) {
 	text := strings.TrimSpace(req.Text)
 	if req.Kind == slackapp.KindAction && text == "" {
 		// Slack reports clicks on link buttons too; they carry no command.
@@ -207,6 +220,9 @@ func (r *Router) Dispatch(ctx context.Context, req slackapp.Request) (reply Repl
 	}
 	log = log.With().Str("command", cmd.Name).Logger()
 	call, err := r.parseCall(cmd, req, rest)
+	if err == nil && edit != nil {
+		err = edit(call)
+	}
 	if err != nil {
 		r.observe(cmd.Name, "usage")
 		return r.renderError(log, cmd, call, err)
@@ -478,6 +494,9 @@ func userMessage(err error) string {
 	var ue *UserError
 	if errors.As(err, &ue) {
 		return ue.Msg
+	}
+	if m := refusalMessage(err); m != "" {
+		return m
 	}
 	if errors.Is(err, notify.ErrNotInChannel) {
 		return "I am not in this channel. Invite me with `/invite @pipebot` and try again."

@@ -151,6 +151,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, token string) *ap
 		}
 		segs[i] = v
 	}
+	if len(segs) == 4 && segs[0] == "projects" && segs[2] == "trigger" && segs[3] == "pipeline" && r.Method == http.MethodPost {
+		return s.triggerPipelineAPI(w, r, segs[1]) // authenticated by the trigger token
+	}
 	uid, ok := s.tokens[token]
 	if token == "" || !ok {
 		return errUnauthorized
@@ -178,6 +181,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, token string) *ap
 		return s.listUsers(c)
 	case len(segs) >= 2 && segs[0] == "projects":
 		return s.routeProject(c, segs[1], segs[2:])
+	case len(segs) >= 2 && segs[0] == "groups":
+		return s.routeGroup(c, segs[1], segs[2:])
 	}
 	return errRouteNotFound
 }
@@ -219,6 +224,8 @@ func (s *Server) routeProject(c *call, idOrPath string, rest []string) *apiError
 		return s.refArtifacts(c, rest[2:])
 	case n >= 2 && at(0, "jobs"):
 		return s.routeJob(c, rest[1], rest[2:])
+	case n >= 1 && (at(0, "triggers") || at(0, "variables")):
+		return s.routeProjectCI(c, rest)
 	}
 	return errRouteNotFound
 }
@@ -483,6 +490,9 @@ func (s *Server) createPipelineAPI(c *call) *apiError {
 	}
 	vars, err := params.variables("variables")
 	if err != nil {
+		return err
+	}
+	if err := s.checkOverrideRole(c.proj, c.user.ID, vars); err != nil {
 		return err
 	}
 	p, err := s.createPipeline(c.proj, ref, "api", c.user.ID, vars)

@@ -226,6 +226,8 @@ type Server struct {
 	failRetry  time.Duration
 	fault      func(r *http.Request) (int, time.Duration, bool)
 
+	ci ciState // triggers, CI/CD variables, groups (ci.go)
+
 	requests []Request
 }
 
