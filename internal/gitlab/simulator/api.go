@@ -219,6 +219,8 @@ func (s *Server) routeProject(c *call, idOrPath string, rest []string) *apiError
 		return s.refArtifacts(c, rest[2:])
 	case n >= 2 && at(0, "jobs"):
 		return s.routeJob(c, rest[1], rest[2:])
+	case n >= 1 && at(0, "pipeline_schedules"):
+		return s.routeSchedules(c, rest[1:])
 	}
 	return errRouteNotFound
 }
