@@ -24,6 +24,7 @@ import (
 // declares the methods it calls.
 type gitlabAPI interface {
 	pipelineAPI
+	scheduleAPI
 }
 
 // pipelineAPI is what the pipeline commands ask GitLab.
@@ -84,6 +85,8 @@ type Deps struct {
 	// OnCommand, when set, is told each command's name and result
 	// ("ok", "denied", "usage", "user_error", "error").
 	OnCommand func(command, result string)
+	// Sleep waits between polls (schedule run); nil is a real timer.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Router parses commands, checks roles and arguments, runs handlers and
