@@ -14,6 +14,7 @@ func (r *Router) table() []*Command {
 	cmds = append(cmds, r.pipelineCommands()...)
 	cmds = append(cmds, r.triggerCommands()...)
 	cmds = append(cmds, r.variableCommands()...)
+	cmds = append(cmds, r.scheduleCommands()...)
 	cmds = append(cmds, r.adminCommands()...)
 	cmds = append(cmds, &Command{
 		Name: "help", Args: "[noun]", Summary: "What pipebot can do; `help pipeline` for one topic.",

@@ -26,6 +26,7 @@ type gitlabAPI interface {
 	pipelineAPI
 	triggerAPI
 	variableAPI
+	scheduleAPI
 }
 
 // pipelineAPI is what the pipeline commands ask GitLab.
@@ -90,6 +91,8 @@ type Deps struct {
 	// OnCommand, when set, is told each command's name and result
 	// ("ok", "denied", "usage", "user_error", "error").
 	OnCommand func(command, result string)
+	// Sleep waits between polls (schedule run); nil is a real timer.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Router parses commands, checks roles and arguments, runs handlers and

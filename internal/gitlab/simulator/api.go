@@ -226,6 +226,8 @@ func (s *Server) routeProject(c *call, idOrPath string, rest []string) *apiError
 		return s.routeJob(c, rest[1], rest[2:])
 	case n >= 1 && (at(0, "triggers") || at(0, "variables")):
 		return s.routeProjectCI(c, rest)
+	case n >= 1 && at(0, "pipeline_schedules"):
+		return s.routeSchedules(c, rest[1:])
 	}
 	return errRouteNotFound
 }

@@ -44,7 +44,7 @@ type TriggerInfo struct {
 	OwnerID     int64
 }
 
-// Values of ci_pipeline_variables_minimum_override_role.
+// Values of ci_pipeline_variables_minimum_override_role (doc/api/projects.md).
 const (
 	OverrideNoOneAllowed = "no_one_allowed"
 	OverrideDeveloper    = "developer"
@@ -58,7 +58,6 @@ type ciState struct {
 	vars         map[string][]*VariableSpec
 	groups       map[int64]*Group
 	groupByPath  map[string]*Group
-	overrideRole map[int64]string
 	lastUsed     map[int64]time.Time // by trigger id
 }
 
@@ -67,7 +66,7 @@ func (s *Server) ciInit() *ciState {
 		s.ci = ciState{
 			triggers: map[int64][]*TriggerInfo{}, vars: map[string][]*VariableSpec{},
 			groups: map[int64]*Group{}, groupByPath: map[string]*Group{},
-			overrideRole: map[int64]string{}, lastUsed: map[int64]time.Time{},
+			lastUsed: map[int64]time.Time{},
 		}
 	}
 	return &s.ci
@@ -185,16 +184,6 @@ func (s *Server) variablesOf(owner string) []VariableSpec {
 	return out
 }
 
-// SetPipelineVariablesMinimumOverrideRole sets the project's
-// ci_pipeline_variables_minimum_override_role: who may run pipelines with
-// variables (API, trigger or manual job). The simulator's default is
-// developer.
-func (s *Server) SetPipelineVariablesMinimumOverrideRole(projectID int64, role string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.ciInit().overrideRole[projectID] = role
-}
-
 var errVariablesRefused = msgError(http.StatusBadRequest, map[string][]string{"base": {"Insufficient permissions to set pipeline variables"}})
 
 // checkOverrideRole refuses variables from a user below the project's
@@ -203,11 +192,7 @@ func (s *Server) checkOverrideRole(pr *project, userID int64, vars []Variable) *
 	if len(vars) == 0 {
 		return nil
 	}
-	role := s.ciInit().overrideRole[pr.ID]
-	level := pr.Members[userID]
-	need := map[string]AccessLevel{"": Developer, OverrideDeveloper: Developer, OverrideMaintainer: Maintainer, OverrideOwner: Owner}
-	min, ok := need[role]
-	if !ok || level < min {
+	if !s.canSetPipelineVariables(pr, pr.Members[userID]) {
 		return errVariablesRefused
 	}
 	return nil

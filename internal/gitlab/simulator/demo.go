@@ -45,6 +45,10 @@ func NewDemo(opts Options) *Server {
 		},
 	})
 
+	// A nightly schedule owned by the demo user, for `/ci schedules`.
+	s.AddSchedule(DemoWebappID, Schedule{Description: "nightly build", Ref: "main", Cron: "0 2 * * *",
+		CronTimezone: "Pacific Time (US & Canada)", Active: true, OwnerID: DemoUserID})
+
 	// History: pipelines that finished in the last hours, stamped with a
 	// clock running from three hours ago.
 	wall := s.now

@@ -220,6 +220,7 @@ type Server struct {
 	nextProj  int64
 	nextPipe  int64
 	nextJob   int64
+	sched     scheduleState
 
 	failN      int
 	failStatus int
