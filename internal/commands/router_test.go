@@ -441,3 +441,19 @@ func TestRetryClickedOnACardKeepsThatCard(t *testing.T) {
 		t.Errorf("watch not attached to the clicked card: %+v", ws)
 	}
 }
+
+func TestREADMEDocumentsEveryCommand(t *testing.T) {
+	h := newHarness(t)
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range h.router.Commands() {
+		if c.Name == "dismiss" {
+			continue
+		}
+		if !strings.Contains(string(raw), "/ci "+c.Name) {
+			t.Errorf("README.md does not document /ci %s", c.Name)
+		}
+	}
+}

@@ -53,12 +53,12 @@ const (
 )
 
 type ciState struct {
-	nextTrigger  int64
-	triggers     map[int64][]*TriggerInfo // by project id
-	vars         map[string][]*VariableSpec
-	groups       map[int64]*Group
-	groupByPath  map[string]*Group
-	lastUsed     map[int64]time.Time // by trigger id
+	nextTrigger int64
+	triggers    map[int64][]*TriggerInfo // by project id
+	vars        map[string][]*VariableSpec
+	groups      map[int64]*Group
+	groupByPath map[string]*Group
+	lastUsed    map[int64]time.Time // by trigger id
 }
 
 func (s *Server) ciInit() *ciState {
