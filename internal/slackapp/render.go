@@ -211,8 +211,16 @@ func mrkdwnToText(s, typ string) string {
 		s = s[open+end+1:]
 	}
 	sb.WriteString(unescapeEntities(s))
-	return sb.String()
+	return emojiReplacer.Replace(sb.String())
 }
+
+// emojiReplacer shows the Slack emoji codes pipebot uses as the characters a
+// terminal can print.
+var emojiReplacer = strings.NewReplacer(
+	":white_check_mark:", "✅", ":x:", "❌", ":warning:", "⚠️", ":no_entry_sign:", "🚫",
+	":large_blue_circle:", "🔵", ":hourglass_flowing_sand:", "⏳", ":double_vertical_bar:", "⏸",
+	":white_circle:", "⚪", ":grey_question:", "❔", ":alarm_clock:", "⏰", ":information_source:", "ℹ️",
+)
 
 // renderAngle renders the inside of a <…> mrkdwn token.
 func renderAngle(tok string) string {

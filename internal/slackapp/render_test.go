@@ -131,3 +131,13 @@ func TestRenderCall(t *testing.T) {
 		})
 	}
 }
+
+func TestRenderShowsEmojiCodesAsCharacters(t *testing.T) {
+	got := mrkdwnToText(":x: *#42* failed · :white_check_mark: build", "mrkdwn")
+	if got != "❌ *#42* failed · ✅ build" {
+		t.Errorf("got %q", got)
+	}
+	if got := mrkdwnToText(":x: stays", "plain_text"); got != ":x: stays" {
+		t.Errorf("plain text changed: %q", got)
+	}
+}
