@@ -66,6 +66,12 @@ type Config struct {
 	OnPoll func(d time.Duration, err error)
 	// OnWatches, when set, is told the number of watches after each tick.
 	OnWatches func(n int)
+	// HookSlowdown is how many intervals pass between polls of a project
+	// whose webhooks work (subs.go). Default 4.
+	HookSlowdown int
+	// GroupRefresh is how often a subscribed group's projects are
+	// rediscovered. Default 5 min.
+	GroupRefresh time.Duration
 }
 
 // Watcher follows the pipelines pipebot started or was asked to watch and
@@ -86,6 +92,12 @@ type Watcher struct {
 	// per-watch lock so a command's Watch and a tick never post the same
 	// card concurrently
 	locks sync.Map
+
+	// subscriptions (subs.go); nil when the store or client lacks them
+	subs   subStore
+	sgl    subGitLab
+	sslack subSlack
+	ss     subState
 }
 
 type projectBackoff struct {
@@ -107,7 +119,18 @@ func New(cfg Config) *Watcher {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Watcher{cfg: cfg, log: cfg.Logger.With().Str("component", "watcher").Logger(), backoff: map[int64]projectBackoff{}}
+	if cfg.HookSlowdown <= 0 {
+		cfg.HookSlowdown = 4
+	}
+	if cfg.GroupRefresh <= 0 {
+		cfg.GroupRefresh = 5 * time.Minute
+	}
+	w := &Watcher{cfg: cfg, log: cfg.Logger.With().Str("component", "watcher").Logger(), backoff: map[int64]projectBackoff{}}
+	w.subs, _ = cfg.Store.(subStore)
+	w.sgl, _ = cfg.GitLab.(subGitLab)
+	w.sslack, _ = cfg.Slack.(subSlack)
+	w.ss = subState{seen: map[int64]seenState{}, hookAt: map[int64]time.Time{}, lastPoll: map[int64]time.Time{}, mentions: map[int64]mention{}}
+	return w
 }
 
 // WatchRequest asks the watcher to follow a pipeline in a channel.
@@ -355,15 +378,21 @@ func (w *Watcher) Tick(ctx context.Context) error {
 		byProject[wt.ProjectID] = append(byProject[wt.ProjectID], wt)
 	}
 	var first error
+	subsBy, err := w.subscribedProjects(ctx)
+	if err != nil {
+		first = fmt.Errorf("list subscriptions: %w", err)
+	}
+	order = appendSubscribed(order, byProject, subsBy)
+	w.housekeep()
 	for _, pid := range order {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if !w.due(pid) {
+		if !w.due(pid) || !w.pollDue(pid) {
 			continue
 		}
 		start := time.Now()
-		err := w.pollProject(ctx, pid, byProject[pid])
+		err := w.pollProject(ctx, pid, byProject[pid], subsBy[pid])
 		if w.cfg.OnPoll != nil {
 			w.cfg.OnPoll(time.Since(start), err)
 		}
@@ -412,7 +441,7 @@ func (w *Watcher) settle(pid int64, err error) {
 	w.backoff[pid] = b
 }
 
-func (w *Watcher) pollProject(ctx context.Context, pid int64, watches []state.Watch) error {
+func (w *Watcher) pollProject(ctx context.Context, pid int64, watches []state.Watch, subs []projectSub) error {
 	// Watches whose card or final reply is not yet confirmed are finished
 	// first: they need no poll to know what to do.
 	for _, wt := range watches {
@@ -444,6 +473,11 @@ func (w *Watcher) pollProject(ctx context.Context, pid int64, watches []state.Wa
 	if err != nil {
 		return fmt.Errorf("read cursor: %w", err)
 	}
+	if !ok && len(watches) == 0 {
+		// Only subscriptions, and no cursor: start from now rather than
+		// posting the project's history.
+		return w.startCursor(pid)
+	}
 	opt := gitlab.ListPipelinesOptions{OrderBy: "updated_at", Sort: "asc", Limit: 100}
 	if ok {
 		opt.UpdatedAfter = cursor.Add(-w.cfg.Overlap)
@@ -474,6 +508,11 @@ func (w *Watcher) pollProject(ctx context.Context, pid int64, watches []state.Wa
 		if err := w.withLock(ctx, wt.Key(), func(cur state.Watch) error {
 			return w.render(ctx, cur, p)
 		}); err != nil {
+			return err
+		}
+	}
+	if len(subs) > 0 {
+		if err := w.fanOutPolled(ctx, pid, subs, pipes); err != nil {
 			return err
 		}
 	}
