@@ -13,6 +13,7 @@ func (r *Router) table() []*Command {
 	var cmds []*Command
 	cmds = append(cmds, r.pipelineCommands()...)
 	cmds = append(cmds, r.adminCommands()...)
+	cmds = append(cmds, r.subscribeCommands()...)
 	cmds = append(cmds, &Command{
 		Name: "help", Args: "[noun]", Summary: "What pipebot can do; `help pipeline` for one topic.",
 		Examples: []string{"help", "help pipeline"}, Role: RoleViewer, MaxArgs: 1,
