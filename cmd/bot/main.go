@@ -133,7 +133,7 @@ func wire(w wiring) (*app, error) {
 		role = commands.RoleViewer
 	}
 	router := commands.New(commands.Deps{
-		GitLab: gl, Watcher: watcher, Slack: poster, Store: store,
+		GitLab: gl, Watcher: watcher, Subs: watcher, Slack: poster, Store: store,
 		Admins: w.cfg.Admins, DefaultRole: role, GitLabHosts: w.gitlabHosts, Logger: w.log, OnCommand: w.metrics.CommandDone,
 	})
 	log := w.log
@@ -186,6 +186,14 @@ func serve(ctx context.Context, stderr io.Writer) error {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", ready.serve)
 	mux.Handle("GET /metrics", m.Handler())
+	if cfg.GitLabWebhookSecret != "" {
+		hook := notify.NewWebhook(notify.WebhookConfig{
+			Secret: cfg.GitLabWebhookSecret, Watcher: a.watcher, Logger: log, Observe: m.WebhookReceived,
+			Once: func(key string) (bool, error) { return a.store.MarkOnce("gitlab-hook", key, 24*time.Hour) },
+		})
+		mux.Handle("POST /gitlab/webhook", hook)
+		go hook.Run(ctx)
+	}
 	if cfg.SlackSigningSecret != "" {
 		h := slackapp.NewHTTP(slackapp.HTTPConfig{SigningSecret: cfg.SlackSigningSecret, Pool: a.pool, Logger: log})
 		mux.Handle("/slack/", h)

@@ -16,6 +16,7 @@ func (r *Router) table() []*Command {
 	cmds = append(cmds, r.variableCommands()...)
 	cmds = append(cmds, r.scheduleCommands()...)
 	cmds = append(cmds, r.adminCommands()...)
+	cmds = append(cmds, r.subscribeCommands()...)
 	cmds = append(cmds, &Command{
 		Name: "help", Args: "[noun]", Summary: "What pipebot can do; `help pipeline` for one topic.",
 		Examples: []string{"help", "help pipeline"}, Role: RoleViewer, MaxArgs: 1,

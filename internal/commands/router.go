@@ -78,6 +78,7 @@ var _ store = (*state.Store)(nil)
 type Deps struct {
 	GitLab  gitlabAPI
 	Watcher watcher
+	Subs    subscriber // channel subscriptions; nil disables them
 	Slack   responder
 	Store   store
 	Admins  []string // Slack user ids who are always admins (PIPEBOT_ADMINS)

@@ -63,7 +63,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	poster := notify.NewSlack(notify.SlackConfig{API: slack.New("xoxb-test", slack.OptionAPIURL(fake.APIURL())), PerChannel: time.Millisecond})
 	w := notify.New(notify.Config{GitLab: gl, Slack: poster, Store: st, Logger: zerolog.Nop()})
-	r := New(Deps{GitLab: gl, Watcher: w, Slack: poster, Store: st, Admins: []string{admin}, Logger: zerolog.Nop()})
+	r := New(Deps{GitLab: gl, Watcher: w, Subs: w, Slack: poster, Store: st, Admins: []string{admin}, Logger: zerolog.Nop()})
 	return &harness{t: t, sim: sim, fake: fake, store: st, router: r, w: w}
 }
 

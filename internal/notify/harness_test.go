@@ -61,7 +61,8 @@ type harness struct {
 
 func newHarness(t testing.TB, jobs []simulator.JobSpec) *harness {
 	t.Helper()
-	sim := simulator.New(simulator.Options{})
+	clk := &clock{t: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
+	sim := simulator.New(simulator.Options{Now: clk.Now})
 	sim.AddUser(simulator.User{ID: 1, Username: "alice", Name: "Alice"}, "glpat-test")
 	sim.AddProject(simulator.Project{ID: projectID, Path: "group/app", Members: map[int64]simulator.AccessLevel{1: simulator.Maintainer}, Jobs: jobs})
 	srv := httptest.NewServer(sim)
@@ -77,7 +78,7 @@ func newHarness(t testing.TB, jobs []simulator.JobSpec) *harness {
 		t: t, sim: sim, gl: gl, fake: fake,
 		slack:  NewSlack(SlackConfig{API: api, PerChannel: time.Millisecond}),
 		dbPath: filepath.Join(t.TempDir(), "pipebot.db"),
-		clock:  &clock{t: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)},
+		clock:  clk,
 	}
 	h.poster = h.slack
 	h.open()

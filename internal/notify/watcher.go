@@ -70,6 +70,12 @@ type Config struct {
 	OnPoll func(d time.Duration, err error)
 	// OnWatches, when set, is told the number of watches after each tick.
 	OnWatches func(n int)
+	// HookSlowdown is how many intervals pass between polls of a project
+	// whose webhooks work (subs.go). Default 4.
+	HookSlowdown int
+	// GroupRefresh is how often a subscribed group's projects are
+	// rediscovered. Default 5 min.
+	GroupRefresh time.Duration
 }
 
 // Watcher follows the pipelines pipebot started or was asked to watch and
@@ -90,6 +96,12 @@ type Watcher struct {
 	// per-watch lock so a command's Watch and a tick never post the same
 	// card concurrently
 	locks sync.Map
+
+	// subscriptions (subs.go); nil when the store or client lacks them
+	subs   subStore
+	sgl    subGitLab
+	sslack subSlack
+	ss     subState
 }
 
 type projectBackoff struct {
@@ -114,7 +126,18 @@ func New(cfg Config) *Watcher {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Watcher{cfg: cfg, log: cfg.Logger.With().Str("component", "watcher").Logger(), backoff: map[int64]projectBackoff{}}
+	if cfg.HookSlowdown <= 0 {
+		cfg.HookSlowdown = 4
+	}
+	if cfg.GroupRefresh <= 0 {
+		cfg.GroupRefresh = 5 * time.Minute
+	}
+	w := &Watcher{cfg: cfg, log: cfg.Logger.With().Str("component", "watcher").Logger(), backoff: map[int64]projectBackoff{}}
+	w.subs, _ = cfg.Store.(subStore)
+	w.sgl, _ = cfg.GitLab.(subGitLab)
+	w.sslack, _ = cfg.Slack.(subSlack)
+	w.ss = subState{seen: map[int64]seenState{}, hookAt: map[int64]time.Time{}, lastPoll: map[int64]time.Time{}, mentions: map[int64]mention{}}
+	return w
 }
 
 // WatchRequest asks the watcher to follow a pipeline in a channel.
@@ -397,15 +420,21 @@ func (w *Watcher) Tick(ctx context.Context) error {
 		byProject[wt.ProjectID] = append(byProject[wt.ProjectID], wt)
 	}
 	var firstErr error
+	subsBy, err := w.subscribedProjects(ctx)
+	if err != nil {
+		firstErr = fmt.Errorf("list subscriptions: %w", err)
+	}
+	order = appendSubscribed(order, byProject, subsBy)
+	w.housekeep()
 	for _, pid := range order {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if !w.due(pid) {
+		if !w.due(pid) || !w.pollDue(pid) {
 			continue
 		}
 		start := time.Now()
-		watchErr, err := w.pollProject(ctx, pid, byProject[pid])
+		watchErr, err := w.pollProject(ctx, pid, byProject[pid], subsBy[pid])
 		if w.cfg.OnPoll != nil {
 			w.cfg.OnPoll(time.Since(start), err)
 		}
@@ -452,11 +481,12 @@ func (w *Watcher) settle(pid int64, err error) {
 	w.backoff[pid] = b
 }
 
-// pollProject polls one project and updates its watches. err is a failure
-// of the project's poll (it backs the project off); watchErr is the first
-// failure of a single watch, which is logged and retried next tick without
-// holding up the others.
-func (w *Watcher) pollProject(ctx context.Context, pid int64, watches []state.Watch) (watchErr, err error) {
+// pollProject polls one project, updates its watches and fans its
+// pipelines out to the project's subscriptions. err is a failure of the
+// project's poll (it backs the project off); watchErr is the first failure
+// of a single watch, which is logged and retried next tick without holding
+// up the others.
+func (w *Watcher) pollProject(ctx context.Context, pid int64, watches []state.Watch, subs []projectSub) (watchErr, err error) {
 	// Watches whose card is not yet confirmed are finished first: they need
 	// no poll to know what to do.
 	for _, wt := range watches {
@@ -485,15 +515,28 @@ func (w *Watcher) pollProject(ctx context.Context, pid int64, watches []state.Wa
 		}))
 	}
 
-	pipes, newest, err := w.changed(ctx, pid)
+	cursor, ok, err := w.cfg.Store.Cursor(pid)
+	if err != nil {
+		return watchErr, fmt.Errorf("read cursor: %w", err)
+	}
+	if !ok && len(watches) == 0 {
+		// Only subscriptions, and no cursor: start from now rather than
+		// posting the project's history.
+		return watchErr, w.startCursor(pid)
+	}
+	pipes, newest, err := w.listUpdated(ctx, pid, cursor, ok)
 	if err != nil {
 		return watchErr, err
+	}
+	byID := make(map[int64]gitlab.Pipeline, len(pipes))
+	for _, p := range pipes {
+		byID[p.ID] = p
 	}
 	for _, wt := range watches {
 		if wt.CardPending {
 			continue
 		}
-		p, changed := pipes[wt.PipelineID]
+		p, changed := byID[wt.PipelineID]
 		if wt.FinalState != state.FinalPending && !(changed && p.Status.Finished()) && w.cfg.Now().Sub(wt.CreatedAt) > w.cfg.MaxAge {
 			w.drop(wt, "watched for too long")
 			continue
@@ -513,8 +556,15 @@ func (w *Watcher) pollProject(ctx context.Context, pid int64, watches []state.Wa
 			})
 		}))
 	}
-	if err := w.cfg.Store.SetCursor(pid, newest); err != nil {
-		return watchErr, fmt.Errorf("save cursor: %w", err)
+	if len(subs) > 0 {
+		if err := w.fanOutPolled(ctx, pid, subs, pipes); err != nil {
+			return watchErr, err
+		}
+	}
+	if newest.After(cursor) {
+		if err := w.cfg.Store.SetCursor(pid, newest); err != nil {
+			return watchErr, fmt.Errorf("save cursor: %w", err)
+		}
 	}
 	return watchErr, nil
 }
@@ -526,16 +576,12 @@ func first(a, b error) error {
 	return b
 }
 
-// changed lists the project's pipelines updated since its cursor (less the
+// listUpdated lists the project's pipelines updated since its cursor (less the
 // overlap) and returns them by id with the new cursor. Usually that is one
 // request; a busy project's full page is followed by the next ones (up to
 // 500 pipelines a tick), so a burst of other pipelines never hides a watched
 // one behind a cursor that cannot move.
-func (w *Watcher) changed(ctx context.Context, pid int64) (map[int64]gitlab.Pipeline, time.Time, error) {
-	cursor, ok, err := w.cfg.Store.Cursor(pid)
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("read cursor: %w", err)
-	}
+func (w *Watcher) listUpdated(ctx context.Context, pid int64, cursor time.Time, ok bool) ([]gitlab.Pipeline, time.Time, error) {
 	opt := gitlab.ListPipelinesOptions{OrderBy: "updated_at", Sort: "asc", Limit: 500}
 	if ok {
 		opt.UpdatedAfter = cursor.Add(-w.cfg.Overlap)
@@ -544,15 +590,13 @@ func (w *Watcher) changed(ctx context.Context, pid int64) (map[int64]gitlab.Pipe
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("list pipelines: %w", err)
 	}
-	out := make(map[int64]gitlab.Pipeline, len(pipes))
 	newest := cursor
 	for _, p := range pipes {
-		out[p.ID] = p
 		if p.UpdatedAt.After(newest) {
 			newest = p.UpdatedAt
 		}
 	}
-	return out, newest, nil
+	return pipes, newest, nil
 }
 
 // each runs one watch's work. Its failure is logged and does not stop the

@@ -21,6 +21,7 @@ type migration struct {
 // that tests can inject a failing migration.
 var migrations = []migration{
 	{version: 1, name: "create buckets", up: migrateV1},
+	{version: 2, name: "subscriptions", up: migrateSubscriptions},
 }
 
 func migrateV1(tx *bolt.Tx) error {

@@ -71,8 +71,8 @@ func sampleWatch(channel string, projectID, pipelineID int64) Watch {
 func TestOpenCreatesSchemaV1WithEveryBucket(t *testing.T) {
 	s, _, _ := openTemp(t)
 	v, err := s.SchemaVersion()
-	if err != nil || v != 1 {
-		t.Fatalf("SchemaVersion = %d, %v; want 1", v, err)
+	if err != nil || v != len(migrations) {
+		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, len(migrations))
 	}
 	if err := s.Ping(); err != nil {
 		t.Fatalf("Ping: %v", err)
@@ -586,7 +586,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 
 	s = openAt(t, path, clock)
 	defer s.Close()
-	if v, err := s.SchemaVersion(); v != 1 || err != nil {
+	if v, err := s.SchemaVersion(); v != len(migrations) || err != nil {
 		t.Fatalf("SchemaVersion after reopen = %d, %v", v, err)
 	}
 	got, found, err := s.Watch(w.Key())
@@ -680,12 +680,13 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	if !errors.Is(err, ErrSchemaTooNew) {
 		t.Fatalf("Open error = %v, want ErrSchemaTooNew", err)
 	}
-	if !strings.Contains(err.Error(), "v2") || !strings.Contains(err.Error(), "v1") {
+	newer, known := fmt.Sprintf("v%d", len(migrations)+1), fmt.Sprintf("v%d", len(migrations))
+	if !strings.Contains(err.Error(), newer) || !strings.Contains(err.Error(), known) {
 		t.Fatalf("error %q does not name both versions", err)
 	}
 	// The refusal released the file lock and changed nothing.
-	if v, _ := fileState(t, path, bucketMeta); v != 2 {
-		t.Fatalf("version after refused open = %d, want 2", v)
+	if v, _ := fileState(t, path, bucketMeta); v != len(migrations)+1 {
+		t.Fatalf("version after refused open = %d, want %d", v, len(migrations)+1)
 	}
 }
 
@@ -698,7 +699,7 @@ func withMigrations(t *testing.T, ms []migration) {
 
 func TestMigrations(t *testing.T) {
 	v1 := migrations[0]
-	extra := []byte("subscriptions")
+	extra := []byte("extra_for_test")
 	createExtra := func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucket(extra)
 		return err
@@ -738,6 +739,7 @@ func TestMigrations(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := newClock()
 			path := filepath.Join(t.TempDir(), "pipebot.db")
+			withMigrations(t, []migration{v1})
 			if err := openAt(t, path, clock).Close(); err != nil {
 				t.Fatal(err)
 			}

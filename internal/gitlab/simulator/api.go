@@ -181,8 +181,12 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, token string) *ap
 		return s.listUsers(c)
 	case len(segs) >= 2 && segs[0] == "projects":
 		return s.routeProject(c, segs[1], segs[2:])
-	case len(segs) >= 2 && segs[0] == "groups":
+	case len(segs) >= 3 && segs[0] == "groups" && segs[2] == "variables":
+		return s.routeGroupCI(c, segs[1], segs[2:])
+	case len(segs) >= 2 && segs[0] == "groups" && get:
 		return s.routeGroup(c, segs[1], segs[2:])
+	case len(segs) == 2 && segs[0] == "users" && get:
+		return s.getUser(c, segs[1])
 	}
 	return errRouteNotFound
 }
@@ -278,8 +282,8 @@ func (s *Server) routePipeline(c *call, idStr string, rest []string) *apiError {
 	case len(rest) == 1 && rest[0] == "jobs" && m == http.MethodGet:
 		return s.listPipelineJobs(c, p)
 	case len(rest) == 1 && rest[0] == "bridges" && m == http.MethodGet:
-		// The simulator has no trigger jobs, so a pipeline has no bridges.
-		return writePage(c, []jobJSON{})
+		// Bridges are the trigger jobs of child pipelines (CreateChildPipeline).
+		return writePage(c, s.bridgesOf(p))
 	default:
 		return errRouteNotFound
 	}

@@ -14,17 +14,8 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 )
-
-// Group is a GitLab group known to the simulator; it holds CI/CD variables.
-type Group struct {
-	ID   int64
-	Path string
-	// Members maps user IDs to their access level in the group.
-	Members map[int64]AccessLevel
-}
 
 // VariableSpec is a project or group CI/CD variable.
 type VariableSpec struct {
@@ -56,8 +47,6 @@ type ciState struct {
 	nextTrigger int64
 	triggers    map[int64][]*TriggerInfo // by project id
 	vars        map[string][]*VariableSpec
-	groups      map[int64]*Group
-	groupByPath map[string]*Group
 	lastUsed    map[int64]time.Time // by trigger id
 }
 
@@ -65,7 +54,6 @@ func (s *Server) ciInit() *ciState {
 	if s.ci.triggers == nil {
 		s.ci = ciState{
 			triggers: map[int64][]*TriggerInfo{}, vars: map[string][]*VariableSpec{},
-			groups: map[int64]*Group{}, groupByPath: map[string]*Group{},
 			lastUsed: map[int64]time.Time{},
 		}
 	}
@@ -74,25 +62,6 @@ func (s *Server) ciInit() *ciState {
 
 func projectVarsKey(id int64) string { return "p" + strconv.FormatInt(id, 10) }
 func groupVarsKey(id int64) string   { return "g" + strconv.FormatInt(id, 10) }
-
-// AddGroup registers g and returns it.
-func (s *Server) AddGroup(g Group) Group {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ci := s.ciInit()
-	if g.ID == 0 {
-		g.ID = int64(len(ci.groups) + 1000)
-	}
-	members := make(map[int64]AccessLevel, len(g.Members))
-	for k, v := range g.Members {
-		members[k] = v
-	}
-	g.Members = members
-	cp := g
-	ci.groups[g.ID] = &cp
-	ci.groupByPath[strings.ToLower(g.Path)] = &cp
-	return g
-}
 
 // AddTrigger gives a project a trigger token owned by ownerID; an empty
 // token gets a generated one. It returns the trigger id.
@@ -357,15 +326,9 @@ func (p *params) hash(name string) ([]Variable, *apiError) {
 	return out, nil
 }
 
-// routeGroup serves /groups/:id/variables….
-func (s *Server) routeGroup(c *call, idOrPath string, rest []string) *apiError {
-	ci := s.ciInit()
-	var g *Group
-	if id, err := strconv.ParseInt(idOrPath, 10, 64); err == nil {
-		g = ci.groups[id]
-	} else {
-		g = ci.groupByPath[strings.ToLower(idOrPath)]
-	}
+// routeGroupCI serves /groups/:id/variables….
+func (s *Server) routeGroupCI(c *call, idOrPath string, rest []string) *apiError {
+	g := s.lookupGroup(idOrPath)
 	if g == nil || g.Members[c.user.ID] < Guest {
 		return msgError(http.StatusNotFound, "404 Group Not Found")
 	}

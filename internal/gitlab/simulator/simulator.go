@@ -69,6 +69,8 @@ type User struct {
 	Username string
 	Name     string
 	Email    string
+	// PublicEmail is the email the user made public (GET /users/:id).
+	PublicEmail string
 	// State defaults to "active".
 	State string
 }
@@ -230,6 +232,9 @@ type Server struct {
 	ci ciState // triggers, CI/CD variables, groups (ci.go)
 
 	requests []Request
+
+	// groups, child pipelines and webhook deliveries (groups.go, hooks.go)
+	ext extState
 }
 
 // New returns an empty simulator.

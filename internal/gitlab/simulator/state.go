@@ -187,6 +187,7 @@ func (s *Server) createPipeline(pr *project, ref, source string, userID int64, v
 	}
 	pr.pipelines = append(pr.pipelines, p)
 	s.pipelines[p.id] = p
+	s.recordHook(p)
 	return p, nil
 }
 
@@ -361,6 +362,7 @@ func (s *Server) recompute(p *pipeline) {
 	} else {
 		p.finishedAt = nil
 	}
+	s.recordHook(p)
 }
 
 func (s *Server) cancelPipeline(p *pipeline) {
