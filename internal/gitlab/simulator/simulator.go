@@ -94,6 +94,14 @@ type JobSpec struct {
 	Log string
 	// Artifacts gives the job a small zip archive when it succeeds.
 	Artifacts bool
+	// ArtifactBytes adds a generated file of that many bytes (PayloadName,
+	// stored uncompressed) to the archive; it is produced while it is sent.
+	ArtifactBytes int64
+	// LogBytes, when Log is empty, makes the job's log exactly that many
+	// bytes of hostile lines (ANSI, sections, \r overwrites, invalid UTF-8,
+	// Slack markup, code fences) generated while it is sent, ending with
+	// "ERROR: Job failed: exit code 1" or "Job succeeded".
+	LogBytes int64
 	// Only lists the refs the job runs on; empty means every ref.
 	Only []string
 }
@@ -198,7 +206,7 @@ type job struct {
 	startedAt  *time.Time
 	finishedAt *time.Time
 	erasedAt   *time.Time
-	artifacts  []byte
+	artifacts  *archive
 	expireAt   *time.Time
 	log        *string // overrides the spec/generated log (SetJobLog)
 	variables  []Variable
@@ -227,6 +235,10 @@ type Server struct {
 	fault      func(r *http.Request) (int, time.Duration, bool)
 
 	requests []Request
+
+	storageURL  string // RedirectArtifacts
+	storageKey  string
+	storageReqs []StorageRequest
 }
 
 // New returns an empty simulator.
