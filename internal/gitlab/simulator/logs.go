@@ -72,4 +72,3 @@ func jobLog(j *job) string {
 	}
 	return b.String()
 }
-
