@@ -12,6 +12,7 @@ import (
 func (r *Router) table() []*Command {
 	var cmds []*Command
 	cmds = append(cmds, r.pipelineCommands()...)
+	cmds = append(cmds, r.jobCommands()...)
 	cmds = append(cmds, r.adminCommands()...)
 	cmds = append(cmds, &Command{
 		Name: "help", Args: "[noun]", Summary: "What pipebot can do; `help pipeline` for one topic.",

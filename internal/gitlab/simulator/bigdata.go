@@ -360,3 +360,15 @@ func (s *Server) ObjectStorage() http.Handler {
 		writeArchive(rec, a)
 	})
 }
+
+// JobVariables returns the variables a job was played with (GitLab shows
+// them on the job page only, not in the job API).
+func (s *Server) JobVariables(projectID, jobID int64) []Variable {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[jobID]
+	if !ok || j.pipeline.project.ID != projectID {
+		return nil
+	}
+	return append([]Variable(nil), j.variables...)
+}
