@@ -70,7 +70,7 @@ func (r *Router) jobCommands() []*Command {
 		},
 		{
 			Name: "job log", Aliases: []string{"log"}, Args: "[project] <id> [lines:<n>] [file]",
-			Summary: "The last lines of a job's log (default 30); `file` uploads the whole log.",
+			Summary:  "The last lines of a job's log (default 30); `file` uploads the whole log.",
 			Examples: []string{"job log group/app 7", "log group/app 7 lines:100", "job log https://gitlab.com/group/app/-/jobs/7 file"},
 			Role:     RoleViewer, Project: true, MinArgs: 1, MaxArgs: 2, IDFrom: "job", Options: []string{"lines"},
 			Run: r.jobLog,

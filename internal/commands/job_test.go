@@ -125,7 +125,9 @@ func TestArtifactsReachSlackWithGitLabsSHA256(t *testing.T) {
 		}, simulator.PayloadName},
 		{"latest successful job on a ref", func(*jobsHarness) string { return "job artifacts group/jobs ref:main job:build" },
 			func(h *jobsHarness) func(w io.Writer) (int64, error) {
-				return func(w io.Writer) (int64, error) { return h.gl.RefArtifacts(ctx, "group/jobs", "main", "build", "", w, 0) }
+				return func(w io.Writer) (int64, error) {
+					return h.gl.RefArtifacts(ctx, "group/jobs", "main", "build", "", w, 0)
+				}
 			}, "build-main-artifacts.zip"},
 		{"whole log as a file", func(h *jobsHarness) string { return fmt.Sprintf("job log group/jobs %d file", h.test) },
 			func(h *jobsHarness) func(w io.Writer) (int64, error) {
@@ -357,7 +359,7 @@ func TestJobCommandsActOnGitLab(t *testing.T) {
 	h := newJobsHarness(t)
 	tests := []struct {
 		name, user, text, want string
-		check              func(t *testing.T)
+		check                  func(t *testing.T)
 	}{
 		{"list a pipeline's failed jobs", viewer, fmt.Sprintf("jobs group/jobs pipeline:%d scope:failed", h.pipeline), "`test` (test) failed — script failure", nil},
 		{"list rejects unknown statuses", viewer, "job list group/jobs scope:purple", "not a job status", nil},
