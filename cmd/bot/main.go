@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -123,6 +124,14 @@ func wire(w wiring) (*app, error) {
 		_ = store.Close()
 		return nil, fmt.Errorf("gitlab client: %w", err)
 	}
+	// Uploads wait in a spool beside the db; a crash's leftovers go now.
+	spool := notify.NewSpool(filepath.Join(filepath.Dir(w.cfg.DBPath), "pipebot-spool"))
+	if n, err := spool.Clean(); err != nil {
+		_ = store.Close()
+		return nil, fmt.Errorf("upload spool %s: %w", spool.Dir(), err)
+	} else if n > 0 {
+		w.log.Info().Int("removed", n).Msg("removed upload spool leftovers")
+	}
 	poster := notify.NewSlack(notify.SlackConfig{API: w.slackAPI, Observe: w.metrics.SlackCall})
 	watcher := notify.New(notify.Config{
 		GitLab: gl, Slack: poster, Store: store, Interval: w.cfg.PollInterval, Logger: w.log,
@@ -134,6 +143,7 @@ func wire(w wiring) (*app, error) {
 	}
 	router := commands.New(commands.Deps{
 		GitLab: gl, Watcher: watcher, Subs: watcher, Slack: poster, Store: store,
+		Uploads: poster, Spool: spool, MaxUpload: w.cfg.MaxUpload,
 		Admins: w.cfg.Admins, DefaultRole: role, GitLabHosts: w.gitlabHosts, Logger: w.log, OnCommand: w.metrics.CommandDone,
 	})
 	log := w.log

@@ -15,6 +15,7 @@ func (r *Router) table() []*Command {
 	cmds = append(cmds, r.triggerCommands()...)
 	cmds = append(cmds, r.variableCommands()...)
 	cmds = append(cmds, r.scheduleCommands()...)
+	cmds = append(cmds, r.jobCommands()...)
 	cmds = append(cmds, r.adminCommands()...)
 	cmds = append(cmds, r.subscribeCommands()...)
 	cmds = append(cmds, &Command{

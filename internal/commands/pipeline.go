@@ -147,7 +147,11 @@ func (r *Router) card(ctx context.Context, project string, p gitlab.Pipeline) (n
 	if err != nil {
 		return notify.Message{}, fmt.Errorf("jobs of pipeline %d: %w", p.ID, err)
 	}
-	return notify.PipelineCard(notify.CardInput{Project: project, Pipeline: p, Jobs: jobs, Now: r.deps.Now()}), nil
+	in := notify.CardInput{Project: project, Pipeline: p, Jobs: jobs, Now: r.deps.Now()}
+	if p.Status == gitlab.StatusFailed {
+		in.LogTails = notify.FailedJobTails(ctx, r.deps.GitLab, project, jobs)
+	}
+	return notify.PipelineCard(in), nil
 }
 
 func (r *Router) pipelineShow(ctx context.Context, c *Call) (Reply, error) {

@@ -27,6 +27,7 @@ type gitlabAPI interface {
 	triggerAPI
 	variableAPI
 	scheduleAPI
+	jobAPI
 }
 
 // pipelineAPI is what the pipeline commands ask GitLab.
@@ -89,6 +90,12 @@ type Deps struct {
 	Timeout     time.Duration
 	Logger      zerolog.Logger
 	Now         func() time.Time
+	// Uploads shares artifacts and logs as files; Spool is where they wait
+	// (see notify.Spool). Without them, uploads answer with a GitLab link.
+	Uploads uploader
+	Spool   *notify.Spool
+	// MaxUpload is the largest file uploaded (PIPEBOT_MAX_UPLOAD); 0 means 1 GiB.
+	MaxUpload int64
 	// OnCommand, when set, is told each command's name and result
 	// ("ok", "denied", "usage", "user_error", "error").
 	OnCommand func(command, result string)

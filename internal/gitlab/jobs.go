@@ -159,19 +159,7 @@ func (c *Client) stream(ctx context.Context, project string, id int64, suffix st
 	if err != nil {
 		return 0, err
 	}
-	// Canceling on overflow makes client-go's deferred drain of the body
-	// fail fast instead of reading a huge artifact to the end.
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	lw := &limitWriter{w: w, max: max, cancel: cancel}
-	_, err = c.do(sctx, request{method: http.MethodGet, path: jp + suffix, out: lw, stream: true})
-	switch {
-	case lw.exceeded:
-		return lw.n, ErrTooLarge
-	case err != nil:
-		return lw.n, err
-	}
-	return lw.n, nil
+	return c.streamPath(ctx, jp+suffix, nil, w, max)
 }
 
 // limitWriter passes at most max bytes through (max <= 0: no limit).

@@ -25,6 +25,9 @@ type CardInput struct {
 	Jobs      []gitlab.Job
 	Requester string // Slack user id of whoever started it from Slack, if any
 	Now       time.Time
+	// LogTails are the last lines of failed jobs' logs by job id, from
+	// FailedJobTails; whoever renders a failed pipeline fills them.
+	LogTails map[int64][]string
 }
 
 // StatusEmoji is the emoji pipebot shows for a GitLab status.
@@ -218,19 +221,7 @@ func PipelineCard(in CardInput) Message {
 		blocks = append(blocks, Section(":warning: "+Escape(p.YAMLErrors)))
 	}
 	if failed := failedJobs(in.Jobs); len(failed) > 0 {
-		var b strings.Builder
-		b.WriteString("*Failed jobs*")
-		for i, j := range failed {
-			if i == 8 {
-				fmt.Fprintf(&b, "\n…and %d more", len(failed)-i)
-				break
-			}
-			fmt.Fprintf(&b, "\n:x: %s (%s)", Link(j.WebURL, j.Name), Escape(j.Stage))
-			if j.FailureReason != "" {
-				b.WriteString(" — " + Escape(strings.ReplaceAll(j.FailureReason, "_", " ")))
-			}
-		}
-		blocks = append(blocks, Section(b.String()))
+		blocks = append(blocks, failedJobBlocks(in, failed)...)
 	}
 	if manual := manualJobs(in.Jobs); p.Status == gitlab.StatusManual && len(manual) > 0 {
 		names := make([]string, 0, len(manual))
@@ -240,6 +231,9 @@ func PipelineCard(in CardInput) Message {
 		blocks = append(blocks, Section(":double_vertical_bar: Blocked, waiting for a manual job: "+strings.Join(names, ", ")))
 	}
 
+	if jobs := jobButtons(in); len(jobs) > 0 {
+		blocks = append(blocks, slack.NewActionBlock("job_actions", jobs...))
+	}
 	if actions := cardActions(in); len(actions) > 0 {
 		blocks = append(blocks, slack.NewActionBlock("pipeline_actions", actions...))
 	}

@@ -61,6 +61,11 @@ func failedPipeline() CardInput {
 		},
 		Requester: "U0ALICE",
 		Now:       cardNow,
+		LogTails: map[int64][]string{11: {
+			"» step_script: Executing step",
+			"Failures: <!channel> ``` closed?",
+			"ERROR: Job failed: exit code 1",
+		}},
 	}
 }
 
@@ -78,6 +83,7 @@ func TestPipelineCardGolden(t *testing.T) {
 	manual.Jobs = []gitlab.Job{
 		{ID: 10, Name: "compile", Stage: "build", Status: gitlab.StatusSuccess},
 		{ID: 14, Name: "deploy-prod", Stage: "deploy", Status: gitlab.StatusManual},
+		{ID: 15, Name: "package", Stage: "build", Status: gitlab.StatusSuccess, HasArtifacts: true},
 	}
 	for name, in := range map[string]CardInput{"card_failed": failedPipeline(), "card_running": running, "card_manual": manual} {
 		t.Run(name, func(t *testing.T) {

@@ -47,6 +47,7 @@ type slackAPI interface {
 	PostEphemeralContext(ctx context.Context, channelID, userID string, options ...slack.MsgOption) (string, error)
 	GetConversationRepliesContext(ctx context.Context, params *slack.GetConversationRepliesParameters) ([]slack.Message, bool, string, error)
 	GetConversationHistoryContext(ctx context.Context, params *slack.GetConversationHistoryParameters) (*slack.GetConversationHistoryResponse, error)
+	UploadFileContext(ctx context.Context, params slack.UploadFileParameters) (*slack.FileSummary, error)
 }
 
 var _ slackAPI = (*slack.Client)(nil)
@@ -307,6 +308,9 @@ func classify(err error) error {
 		return ErrMessageTooLong
 	case "message_not_found", "cant_update_message":
 		return ErrMessageNotFound
+	}
+	if uploadRefused(code) {
+		return fmt.Errorf("%w (%s)", ErrUploadsRefused, code)
 	}
 	return err
 }

@@ -23,6 +23,7 @@ type gitlabAPI interface {
 	Pipelines(ctx context.Context, project string, opt gitlab.ListPipelinesOptions) ([]gitlab.Pipeline, error)
 	Pipeline(ctx context.Context, project string, id int64) (gitlab.Pipeline, error)
 	PipelineJobs(ctx context.Context, project string, id int64, opt gitlab.ListJobsOptions) ([]gitlab.Job, error)
+	tracer
 }
 
 var _ gitlabAPI = (*gitlab.Client)(nil)
@@ -326,7 +327,11 @@ func (w *Watcher) cardInput(ctx context.Context, wt state.Watch, p gitlab.Pipeli
 	if err != nil {
 		return CardInput{}, fmt.Errorf("jobs of pipeline %d: %w", p.ID, err)
 	}
-	return CardInput{Project: wt.Project, Pipeline: p, Jobs: jobs, Requester: wt.Requester, Now: w.cfg.Now()}, nil
+	in := CardInput{Project: wt.Project, Pipeline: p, Jobs: jobs, Requester: wt.Requester, Now: w.cfg.Now()}
+	if p.Status == gitlab.StatusFailed {
+		in.LogTails = FailedJobTails(ctx, w.cfg.GitLab, idString(wt.ProjectID), jobs)
+	}
+	return in, nil
 }
 
 // render brings a watch's card up to date with p (fetching jobs) and, when

@@ -1,7 +1,6 @@
 package simulator
 
 import (
-	"archive/zip"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -22,6 +21,9 @@ type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
+	// after, when set, runs once the server lock is released: it streams a
+	// big body without blocking other requests.
+	after func()
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
@@ -65,9 +67,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.route(rec, r, token); err != nil {
+	err := s.route(rec, r, token)
+	s.mu.Unlock()
+	if err != nil {
 		writeJSON(rec, err.status, err.body)
+	}
+	if rec.after != nil {
+		rec.after()
 	}
 }
 
@@ -308,9 +314,7 @@ func (s *Server) routeJob(c *call, idStr string, rest []string) *apiError {
 	case len(rest) == 0 && m == http.MethodGet:
 		writeJSON(c.w, http.StatusOK, s.jobJSON(j))
 	case len(rest) == 1 && rest[0] == "trace" && m == http.MethodGet:
-		c.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		c.w.WriteHeader(http.StatusOK)
-		_, _ = io.WriteString(c.w, jobLog(j))
+		serveTrace(c.w, j)
 	case len(rest) == 1 && rest[0] == "retry" && post:
 		if err := c.need(Developer); err != nil {
 			return err
@@ -360,51 +364,13 @@ func (s *Server) routeJob(c *call, idStr string, rest []string) *apiError {
 		j.expireAt = nil
 		writeJSON(c.w, http.StatusOK, s.jobJSON(j))
 	case len(rest) == 1 && rest[0] == "artifacts" && m == http.MethodGet:
-		return serveArchive(c.w, j)
+		return s.serveArchive(c.w, c.r, j)
 	case len(rest) >= 2 && rest[0] == "artifacts" && m == http.MethodGet:
-		return serveArtifactFile(c.w, j, strings.Join(rest[1:], "/"))
+		return s.serveArtifactFile(c.w, c.r, j, strings.Join(rest[1:], "/"))
 	default:
 		return errRouteNotFound
 	}
 	return nil
-}
-
-func serveArchive(w http.ResponseWriter, j *job) *apiError {
-	if j.artifacts == nil {
-		return errFileNotFound
-	}
-	w.Header().Set("Content-Type", "application/zip")
-	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": "artifacts.zip"}))
-	w.Header().Set("Content-Length", strconv.Itoa(len(j.artifacts)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(j.artifacts)
-	return nil
-}
-
-func serveArtifactFile(w http.ResponseWriter, j *job, name string) *apiError {
-	if j.artifacts == nil {
-		return errFileNotFound
-	}
-	zr, err := zip.NewReader(bytes.NewReader(j.artifacts), int64(len(j.artifacts)))
-	if err != nil {
-		return errFileNotFound
-	}
-	for _, f := range zr.File {
-		if f.Name != name {
-			continue
-		}
-		rc, err := f.Open()
-		if err != nil {
-			return errFileNotFound
-		}
-		defer rc.Close()
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Length", strconv.FormatUint(f.UncompressedSize64, 10))
-		w.WriteHeader(http.StatusOK)
-		_, _ = io.Copy(w, rc)
-		return nil
-	}
-	return errFileNotFound
 }
 
 // refArtifacts serves GET /projects/:id/jobs/artifacts/:ref/download?job=
@@ -437,9 +403,9 @@ func (s *Server) refArtifacts(c *call, rest []string) *apiError {
 		for _, j := range p.latest() {
 			if j.spec.Name == name && j.status == StatusSuccess && j.artifacts != nil {
 				if file != "" {
-					return serveArtifactFile(c.w, j, file)
+					return s.serveArtifactFile(c.w, c.r, j, file)
 				}
-				return serveArchive(c.w, j)
+				return s.serveArchive(c.w, c.r, j)
 			}
 		}
 	}

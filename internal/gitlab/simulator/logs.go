@@ -1,11 +1,8 @@
 package simulator
 
 import (
-	"archive/zip"
-	"bytes"
 	"fmt"
 	"strings"
-	"time"
 )
 
 // ANSI sequences as GitLab Runner writes them into job logs.
@@ -74,27 +71,4 @@ func jobLog(j *job) string {
 		b.WriteString(ansiRed + "ERROR: Job failed: canceled" + ansiReset + "\n")
 	}
 	return b.String()
-}
-
-// buildArtifacts makes a small real zip archive for a job.
-func buildArtifacts(j *job, at time.Time) []byte {
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	files := []struct{ name, body string }{
-		{"README.txt", fmt.Sprintf("artifacts of job %s (#%d) on %s\n", j.spec.Name, j.id, j.pipeline.ref)},
-		{"build/" + j.spec.Name + ".txt", fmt.Sprintf("pipeline %d\nsha %s\nstatus success\n", j.pipeline.id, j.pipeline.sha)},
-	}
-	for _, f := range files {
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: f.name, Method: zip.Deflate, Modified: at})
-		if err != nil {
-			return nil
-		}
-		if _, err := w.Write([]byte(f.body)); err != nil {
-			return nil
-		}
-	}
-	if err := zw.Close(); err != nil {
-		return nil
-	}
-	return buf.Bytes()
 }

@@ -319,11 +319,11 @@ func (s *Server) jobJSON(j *job) jobJSON {
 		out.QueuedDuration = seconds(end.Sub(*j.queuedAt))
 	}
 	if j.artifacts != nil {
-		out.ArtifactsFile = &artifactsFileJSON{Filename: "artifacts.zip", Size: len(j.artifacts)}
-		out.Artifacts = append(out.Artifacts, artifactJSON{FileType: "archive", Size: len(j.artifacts), Filename: "artifacts.zip", FileFormat: "zip"})
+		out.ArtifactsFile = &artifactsFileJSON{Filename: "artifacts.zip", Size: int(j.artifacts.size)}
+		out.Artifacts = append(out.Artifacts, artifactJSON{FileType: "archive", Size: int(j.artifacts.size), Filename: "artifacts.zip", FileFormat: "zip"})
 	}
 	if isComplete(j.status) && j.startedAt != nil && j.erasedAt == nil {
-		out.Artifacts = append(out.Artifacts, artifactJSON{FileType: "trace", Size: len(jobLog(j)), Filename: "job.log"})
+		out.Artifacts = append(out.Artifacts, artifactJSON{FileType: "trace", Size: int(j.logSize()), Filename: "job.log"})
 	}
 	return out
 }

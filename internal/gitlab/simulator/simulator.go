@@ -96,6 +96,14 @@ type JobSpec struct {
 	Log string
 	// Artifacts gives the job a small zip archive when it succeeds.
 	Artifacts bool
+	// ArtifactBytes adds a generated file of that many bytes (PayloadName,
+	// stored uncompressed) to the archive; it is produced while it is sent.
+	ArtifactBytes int64
+	// LogBytes, when Log is empty, makes the job's log exactly that many
+	// bytes of hostile lines (ANSI, sections, \r overwrites, invalid UTF-8,
+	// Slack markup, code fences) generated while it is sent, ending with
+	// "ERROR: Job failed: exit code 1" or "Job succeeded".
+	LogBytes int64
 	// Only lists the refs the job runs on; empty means every ref.
 	Only []string
 }
@@ -200,7 +208,7 @@ type job struct {
 	startedAt  *time.Time
 	finishedAt *time.Time
 	erasedAt   *time.Time
-	artifacts  []byte
+	artifacts  *archive
 	expireAt   *time.Time
 	log        *string // overrides the spec/generated log (SetJobLog)
 	variables  []Variable
@@ -234,7 +242,10 @@ type Server struct {
 	requests []Request
 
 	// groups, child pipelines and webhook deliveries (groups.go, hooks.go)
-	ext extState
+	ext         extState
+	storageURL  string // RedirectArtifacts
+	storageKey  string
+	storageReqs []StorageRequest
 }
 
 // New returns an empty simulator.

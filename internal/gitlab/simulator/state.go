@@ -248,7 +248,7 @@ func (s *Server) setJob(j *job, status, reason string) {
 	if isComplete(status) {
 		j.finishedAt = &now
 		if status == StatusSuccess && j.spec.Artifacts && j.erasedAt == nil {
-			j.artifacts = buildArtifacts(j, now)
+			j.artifacts = newArchive(j, now)
 			exp := now.Add(30 * 24 * time.Hour)
 			j.expireAt = &exp
 		}

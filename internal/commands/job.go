@@ -1,0 +1,619 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/pipebot/pipebot/internal/gitlab"
+	"github.com/pipebot/pipebot/internal/notify"
+	"github.com/pipebot/pipebot/internal/slackapp"
+)
+
+// jobAPI is what the job commands ask GitLab.
+type jobAPI interface {
+	Job(ctx context.Context, project string, id int64) (gitlab.Job, error)
+	ProjectJobs(ctx context.Context, project string, opt gitlab.ListJobsOptions) ([]gitlab.Job, error)
+	PipelineJobs(ctx context.Context, project string, id int64, opt gitlab.ListJobsOptions) ([]gitlab.Job, error)
+	RetryJob(ctx context.Context, project string, id int64) (gitlab.Job, error)
+	CancelJob(ctx context.Context, project string, id int64) (gitlab.Job, error)
+	PlayJob(ctx context.Context, project string, id int64, vars []gitlab.Variable) (gitlab.Job, error)
+	EraseJob(ctx context.Context, project string, id int64) (gitlab.Job, error)
+	KeepArtifacts(ctx context.Context, project string, id int64) (gitlab.Job, error)
+	JobTrace(ctx context.Context, project string, id int64, w io.Writer, max int64) (int64, error)
+	JobArtifacts(ctx context.Context, project string, id int64, w io.Writer, max int64) (int64, error)
+	JobArtifactFile(ctx context.Context, project string, id int64, path string, w io.Writer, max int64) (int64, error)
+	RefArtifacts(ctx context.Context, project, ref, job, path string, w io.Writer, max int64) (int64, error)
+}
+
+// uploader shares files in Slack, spooling GitLab's bytes first.
+type uploader interface {
+	Relay(ctx context.Context, spool *notify.Spool, up notify.Upload, fetch func(w io.Writer) (int64, error)) (notify.UploadResult, error)
+}
+
+var _ uploader = (*notify.Slack)(nil)
+
+const (
+	// defaultMaxUpload is Slack's own file size limit.
+	defaultMaxUpload = 1 << 30
+	// uploadTimeout bounds one relay GitLab → spool → Slack; a gigabyte
+	// takes a while on a slow link, longer than a command's timeout.
+	uploadTimeout = 30 * time.Minute
+)
+
+var jobStatuses = []string{"created", "pending", "running", "failed", "success", "canceled", "canceling", "skipped",
+	"waiting_for_resource", "preparing", "manual", "scheduled"}
+
+func (r *Router) jobCommands() []*Command {
+	return []*Command{
+		{
+			Name: "job list", Aliases: []string{"jobs"},
+			Args:    "[project] [pipeline:<id>] [scope:<status,…>] [limit:<n>]",
+			Summary: "List a project's recent jobs, or a pipeline's.",
+			Examples: []string{"job list group/app", "jobs group/app pipeline:42 scope:failed",
+				"job list group/app scope:failed,canceled limit:5"},
+			Role: RoleViewer, Project: true, Options: []string{"pipeline", "scope", "limit"},
+			Run: r.jobList,
+		},
+		{
+			Name: "job show", Args: "[project] <id>", Summary: "Show one job with its actions.",
+			Examples: []string{"job show group/app 7", "job show https://gitlab.com/group/app/-/jobs/7"},
+			Role:     RoleViewer, Project: true, MinArgs: 1, MaxArgs: 1, IDFrom: "job",
+			Run: r.jobShow,
+		},
+		{
+			Name: "job log", Aliases: []string{"log"}, Args: "[project] <id> [lines:<n>] [file]",
+			Summary:  "The last lines of a job's log (default 30); `file` uploads the whole log.",
+			Examples: []string{"job log group/app 7", "log group/app 7 lines:100", "job log https://gitlab.com/group/app/-/jobs/7 file"},
+			Role:     RoleViewer, Project: true, MinArgs: 1, MaxArgs: 2, IDFrom: "job", Options: []string{"lines"},
+			Run: r.jobLog,
+		},
+		{
+			Name: "job artifacts", Args: "[project] <id> [path:<file>] | [project] ref:<ref> job:<name> [path:<file>]",
+			Summary: "Upload a job's artifacts archive, or one file of it, here.",
+			Examples: []string{"job artifacts group/app 7", "job artifacts group/app 7 path:build/app.txt",
+				"job artifacts group/app ref:main job:build"},
+			Role: RoleViewer, Project: true, MaxArgs: 1, IDFrom: "job", Options: []string{"path", "ref", "job"},
+			Run: r.jobArtifacts,
+		},
+		{
+			Name: "job keep", Args: "[project] <id>", Summary: "Keep a job's artifacts from expiring.",
+			Examples: []string{"job keep group/app 7"},
+			Role:     RoleOperator, Project: true, MinArgs: 1, MaxArgs: 1, IDFrom: "job", Mutating: true,
+			Run: r.jobKeep,
+		},
+		{
+			Name: "job retry", Args: "[project] <id>", Summary: "Run a finished job again.",
+			Examples: []string{"job retry group/app 7"},
+			Role:     RoleOperator, Project: true, MinArgs: 1, MaxArgs: 1, IDFrom: "job", Mutating: true,
+			Run: r.jobRetry,
+		},
+		{
+			Name: "job cancel", Args: "[project] <id>", Summary: "Cancel a pending or running job.",
+			Examples: []string{"job cancel group/app 7"},
+			Role:     RoleOperator, Project: true, MinArgs: 1, MaxArgs: 1, IDFrom: "job", Mutating: true,
+			Run: r.jobCancel,
+		},
+		{
+			Name: "job play", Args: "[project] <id> [KEY=value…]",
+			Summary:  "Run a manual job (with job variables) and watch its pipeline here.",
+			Examples: []string{"job play group/app 7", "job play group/app 7 DEPLOY_ZONE=us-west1"},
+			Role:     RoleOperator, Project: true, MinArgs: 1, MaxArgs: 1, IDFrom: "job", Vars: true, Mutating: true,
+			Run: r.jobPlay,
+		},
+		{
+			Name: "job erase", Args: "[project] <id>", Summary: "Erase a job's log and artifacts (asks first).",
+			Examples: []string{"job erase group/app 7"},
+			Role:     RoleAdmin, Project: true, MinArgs: 1, MaxArgs: 1, IDFrom: "job", Mutating: true,
+			Confirm: func(c *Call) string {
+				return fmt.Sprintf("Erase the log and artifacts of job #%s in %s? This cannot be undone.", notify.Escape(c.Arg(0)), notify.Escape(c.Project))
+			},
+			Run: r.jobErase,
+		},
+	}
+}
+
+// jobRef is how commands on buttons name a job.
+func jobRef(project string, id int64) string {
+	return lexQuote(project) + " " + strconv.FormatInt(id, 10)
+}
+
+func jobLink(j gitlab.Job) string {
+	return notify.Link(j.WebURL, "#"+strconv.FormatInt(j.ID, 10))
+}
+
+func parseScope(c *Call) ([]gitlab.Status, error) {
+	raw := c.Opt("scope", "")
+	if raw == "" {
+		return nil, nil
+	}
+	var out []gitlab.Status
+	for _, s := range strings.Split(raw, ",") {
+		s = strings.ToLower(strings.TrimSpace(s))
+		if s == "" {
+			continue
+		}
+		known := false
+		for _, k := range jobStatuses {
+			known = known || k == s
+		}
+		if !known {
+			return nil, usageError(c.Cmd, "`%s` is not a job status (%s).", notify.Escape(s), strings.Join(jobStatuses, ", "))
+		}
+		out = append(out, gitlab.Status(s))
+	}
+	return out, nil
+}
+
+func (r *Router) jobList(ctx context.Context, c *Call) (Reply, error) {
+	limit, err := c.IntOpt("limit", 20, 40)
+	if err != nil {
+		return Reply{}, err
+	}
+	scope, err := parseScope(c)
+	if err != nil {
+		return Reply{}, err
+	}
+	opt := gitlab.ListJobsOptions{Scope: scope, Limit: limit}
+	var jobs []gitlab.Job
+	header := fmt.Sprintf("*Jobs of %s*", notify.Escape(c.Project))
+	if ps := c.Opt("pipeline", ""); ps != "" {
+		pid, ok := lexInt(ps)
+		if !ok {
+			return Reply{}, usageError(c.Cmd, "`pipeline:%s` needs a pipeline id (a positive number).", notify.Escape(ps))
+		}
+		jobs, err = r.deps.GitLab.PipelineJobs(ctx, c.Project, pid, opt)
+		if err != nil {
+			return Reply{}, notFound(err, "pipeline #%d in %s", pid, c.Project)
+		}
+		header = fmt.Sprintf("*Jobs of pipeline #%d* in %s", pid, notify.Escape(c.Project))
+	} else {
+		jobs, err = r.deps.GitLab.ProjectJobs(ctx, c.Project, opt)
+		if err != nil {
+			return Reply{}, notFound(err, "the project %s", c.Project)
+		}
+	}
+	if len(scope) > 0 {
+		header += " (" + notify.Escape(c.Opt("scope", "")) + ")"
+	}
+	blocks := []slack.Block{notify.Section(header)}
+	lines := []string{header}
+	if len(jobs) == 0 {
+		blocks = append(blocks, notify.Section("No jobs match."))
+	}
+	for _, j := range jobs {
+		line := jobLine(j)
+		sec := notify.Section(line)
+		if btn := jobMainButton(c.Project, j); btn != nil {
+			sec.Accessory = slack.NewAccessory(btn)
+		}
+		blocks = append(blocks, sec)
+		lines = append(lines, line)
+	}
+	return Reply{Message: notify.Message{Text: strings.Join(lines, "\n"), Blocks: blocks}}, nil
+}
+
+// jobLine is one job in a list: status, link, name, stage, reason, time.
+func jobLine(j gitlab.Job) string {
+	line := fmt.Sprintf("%s %s `%s` (%s) %s", notify.StatusEmoji(j.Status), jobLink(j), notify.Escape(j.Name),
+		notify.Escape(j.Stage), notify.Escape(notify.StatusWord(j.Status)))
+	if j.Status == gitlab.StatusFailed && j.FailureReason != "" {
+		line += " — " + notify.Escape(strings.ReplaceAll(j.FailureReason, "_", " "))
+	}
+	if j.AllowFailure && j.Status == gitlab.StatusFailed {
+		line += " _(allowed to fail)_"
+	}
+	if j.Duration > 0 {
+		line += " · " + notify.Duration(j.Duration)
+	}
+	if j.HasArtifacts {
+		line += " · :package: " + humanBytes(j.ArtifactsSize)
+	}
+	return line
+}
+
+// jobMainButton is the most useful action for a job in a list.
+func jobMainButton(project string, j gitlab.Job) *slack.ButtonBlockElement {
+	ref := jobRef(project, j.ID)
+	switch {
+	case j.Status == gitlab.StatusManual:
+		return notify.Button("job_play", "Play", "job play "+ref)
+	case j.Status == gitlab.StatusFailed:
+		return notify.Button("job_log", "Log", "job log "+ref)
+	}
+	return notify.Button("job_show", "Details", "job show "+ref)
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func (r *Router) getJob(ctx context.Context, c *Call) (gitlab.Job, error) {
+	id, err := c.ID(0, "job")
+	if err != nil {
+		return gitlab.Job{}, err
+	}
+	j, err := r.deps.GitLab.Job(ctx, c.Project, id)
+	if err != nil {
+		return gitlab.Job{}, notFound(err, "job #%d in %s", id, c.Project)
+	}
+	return j, nil
+}
+
+func (r *Router) jobShow(ctx context.Context, c *Call) (Reply, error) {
+	j, err := r.getJob(ctx, c)
+	if err != nil {
+		return Reply{}, err
+	}
+	title := fmt.Sprintf("%s *Job %s* `%s` %s · %s", notify.StatusEmoji(j.Status), jobLink(j), notify.Escape(j.Name),
+		notify.Escape(notify.StatusWord(j.Status)), notify.Escape(c.Project))
+	facts := []string{"stage " + notify.Escape(j.Stage), "ref `" + notify.Escape(j.Ref) + "`"}
+	if j.PipelineID > 0 {
+		facts = append(facts, "pipeline #"+strconv.FormatInt(j.PipelineID, 10))
+	}
+	if j.User.Username != "" {
+		facts = append(facts, "by "+notify.Escape(j.User.Username))
+	}
+	if j.Duration > 0 {
+		facts = append(facts, notify.Duration(j.Duration))
+	}
+	if j.AllowFailure {
+		facts = append(facts, "allowed to fail")
+	}
+	if j.HasArtifacts {
+		a := "artifacts " + humanBytes(j.ArtifactsSize)
+		if j.ArtifactsExpireAt != nil {
+			a += " (expire " + j.ArtifactsExpireAt.UTC().Format("2006-01-02") + ")"
+		} else {
+			a += " (kept)"
+		}
+		facts = append(facts, a)
+	}
+	if j.ErasedAt != nil {
+		facts = append(facts, "erased")
+	}
+	blocks := []slack.Block{notify.Section(title), notify.Context(strings.Join(facts, " · "))}
+	if j.Status == gitlab.StatusFailed && j.FailureReason != "" {
+		blocks = append(blocks, notify.Section(":x: "+notify.Escape(strings.ReplaceAll(j.FailureReason, "_", " "))))
+	}
+	if actions := jobActions(c.Project, j); len(actions) > 0 {
+		blocks = append(blocks, slack.NewActionBlock("job_actions", actions...))
+	}
+	return Reply{Message: notify.Message{Text: fmt.Sprintf("Job #%d %s %s", j.ID, j.Name, notify.StatusWord(j.Status)), Blocks: blocks}}, nil
+}
+
+// jobActions are the buttons that fit a job's state.
+func jobActions(project string, j gitlab.Job) []slack.BlockElement {
+	ref := jobRef(project, j.ID)
+	var els []slack.BlockElement
+	if j.StartedAt != nil && j.ErasedAt == nil {
+		els = append(els, notify.Button("job_log", "Log", "job log "+ref))
+	}
+	switch {
+	case j.Status == gitlab.StatusManual:
+		els = append(els, notify.Button("job_play", "Play", "job play "+ref))
+	case j.Status.Active():
+		els = append(els, notify.Button("job_cancel", "Cancel", "job cancel "+ref))
+	case j.Status.Finished():
+		els = append(els, notify.Button("job_retry", "Retry", "job retry "+ref))
+	}
+	if j.HasArtifacts {
+		els = append(els, notify.Button("job_artifacts", "Artifacts", "job artifacts "+ref))
+		if j.ArtifactsExpireAt != nil {
+			els = append(els, notify.Button("job_keep", "Keep artifacts", "job keep "+ref))
+		}
+	}
+	if j.WebURL != "" {
+		els = append(els, notify.LinkButton("open_gitlab", "Open in GitLab", j.WebURL))
+	}
+	return els
+}
+
+func (r *Router) jobLog(ctx context.Context, c *Call) (Reply, error) {
+	file := false
+	if a := c.Arg(1); a != "" {
+		if !strings.EqualFold(a, "file") {
+			return Reply{}, usageError(c.Cmd, "`%s`: after the job id only `file` may follow.", notify.Escape(truncateWord(a)))
+		}
+		file = true
+	}
+	n, err := c.IntOpt("lines", notify.DefaultTailLines, notify.MaxTailLines)
+	if err != nil {
+		return Reply{}, err
+	}
+	j, err := r.getJob(ctx, c)
+	if err != nil {
+		return Reply{}, err
+	}
+	if file {
+		return r.relay(ctx, c, j.WebURL, "the log", notify.Upload{
+			Filename: fmt.Sprintf("job-%d-%s.log", j.ID, safeName(j.Name)),
+			Title:    fmt.Sprintf("Log of job #%d %s (%s)", j.ID, j.Name, c.Project),
+		}, func(ctx context.Context, w io.Writer, max int64) (int64, error) {
+			return r.deps.GitLab.JobTrace(ctx, c.Project, j.ID, w, max)
+		})
+	}
+	tail := notify.NewLogTail(n, notify.DefaultTailLineBytes)
+	if _, err := r.deps.GitLab.JobTrace(ctx, c.Project, j.ID, tail, 0); err != nil {
+		return Reply{}, notFound(err, "the log of job #%d in %s", j.ID, c.Project)
+	}
+	header := fmt.Sprintf("%s *Log of job %s* `%s` %s", notify.StatusEmoji(j.Status), jobLink(j), notify.Escape(j.Name), notify.Escape(notify.StatusWord(j.Status)))
+	lines := tail.Lines()
+	if len(lines) == 0 {
+		return TextReply("%s: the log is empty (the job has not started, or its log was erased).", header), nil
+	}
+	header += fmt.Sprintf(" — last %d lines of %s", len(lines), humanBytes(tail.Seen()))
+	blocks := []slack.Block{notify.Section(header)}
+	blocks = append(blocks, logSections(lines, 20)...)
+	blocks = append(blocks, slack.NewActionBlock("job_log_actions",
+		notify.Button("job_log_file", "Whole log as a file", "job log "+jobRef(c.Project, j.ID)+" file")))
+	return Reply{Message: notify.Message{Text: fmt.Sprintf("Log of job #%d %s", j.ID, j.Name), Blocks: blocks}}, nil
+}
+
+// logSections splits lines into code-block sections that fit Slack's 3000
+// characters per section, keeping the newest at most maxBlocks of them.
+func logSections(lines []string, maxBlocks int) []slack.Block {
+	const budget = 2400 // leaves room for escaping and the fences
+	var groups [][]string
+	var cur []string
+	size := 0
+	for _, l := range lines {
+		d := len(notify.Escape(l)) + 1
+		if size+d > budget && len(cur) > 0 {
+			groups = append(groups, cur)
+			cur, size = nil, 0
+		}
+		cur = append(cur, l)
+		size += d
+	}
+	if len(cur) > 0 {
+		groups = append(groups, cur)
+	}
+	if len(groups) > maxBlocks {
+		groups = groups[len(groups)-maxBlocks:]
+	}
+	out := make([]slack.Block, 0, len(groups))
+	for _, g := range groups {
+		out = append(out, notify.Section(notify.CodeBlock(g, 2990)))
+	}
+	return out
+}
+
+func safeName(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	if b.Len() == 0 {
+		return "job"
+	}
+	return b.String()
+}
+
+func (r *Router) jobArtifacts(ctx context.Context, c *Call) (Reply, error) {
+	path := c.Opt("path", "")
+	if _, given := c.Opts["path"]; given {
+		if err := gitlab.CheckArtifactPath(path); err != nil {
+			return Reply{}, userErrorf("`path:%s` is not a file inside the archive: use a relative path without `..`, a leading `/`, backslashes or NUL (for example `path:build/app.txt`).", notify.Escape(truncateWord(strings.ReplaceAll(path, "\x00", "\\0"))))
+		}
+	}
+	ref, name := c.Opt("ref", ""), c.Opt("job", "")
+	if c.Arg(0) == "" {
+		if ref == "" || name == "" {
+			return Reply{}, usageError(c.Cmd, "Give a job id, or both `ref:` and `job:` for the latest successful job of that name on a ref.")
+		}
+		return r.refArtifacts(ctx, c, ref, name, path)
+	}
+	if ref != "" || name != "" {
+		return Reply{}, usageError(c.Cmd, "Give either a job id or `ref:` and `job:`, not both.")
+	}
+	j, err := r.getJob(ctx, c)
+	if err != nil {
+		return Reply{}, err
+	}
+	if path == "" {
+		if !j.HasArtifacts {
+			return TextReply("Job %s `%s` has no artifacts archive (it may have expired or been erased).", jobLink(j), notify.Escape(j.Name)), nil
+		}
+		max := r.maxUpload()
+		if j.ArtifactsSize > max {
+			return tooLargeReply("The artifacts of job "+jobLink(j), j.ArtifactsSize, max, j.WebURL+"/artifacts/download"), nil
+		}
+		return r.relay(ctx, c, j.WebURL+"/artifacts/download", "the artifacts", notify.Upload{
+			Filename: fmt.Sprintf("job-%d-%s-artifacts.zip", j.ID, safeName(j.Name)),
+			Title:    fmt.Sprintf("Artifacts of job #%d %s (%s)", j.ID, j.Name, c.Project),
+		}, func(ctx context.Context, w io.Writer, max int64) (int64, error) {
+			return r.deps.GitLab.JobArtifacts(ctx, c.Project, j.ID, w, max)
+		})
+	}
+	return r.relay(ctx, c, j.WebURL+"/artifacts/file/"+escapePath(path), "`"+notify.Escape(path)+"`", notify.Upload{
+		Filename: fileBase(path),
+		Title:    fmt.Sprintf("%s from job #%d %s (%s)", path, j.ID, j.Name, c.Project),
+	}, func(ctx context.Context, w io.Writer, max int64) (int64, error) {
+		return r.deps.GitLab.JobArtifactFile(ctx, c.Project, j.ID, path, w, max)
+	})
+}
+
+func (r *Router) refArtifacts(ctx context.Context, c *Call, ref, name, path string) (Reply, error) {
+	proj, err := r.project(ctx, c.Project)
+	if err != nil {
+		return Reply{}, err
+	}
+	link := proj.WebURL + "/-/jobs/artifacts/" + url.PathEscape(ref) + "/download?job=" + url.QueryEscape(name)
+	what := fmt.Sprintf("the artifacts of `%s` on `%s`", notify.Escape(name), notify.Escape(ref))
+	up := notify.Upload{
+		Filename: fmt.Sprintf("%s-%s-artifacts.zip", safeName(name), safeName(ref)),
+		Title:    fmt.Sprintf("Artifacts of %s on %s (%s)", name, ref, proj.Path),
+	}
+	if path != "" {
+		link = proj.WebURL + "/-/jobs/artifacts/" + url.PathEscape(ref) + "/raw/" + escapePath(path) + "?job=" + url.QueryEscape(name)
+		what = fmt.Sprintf("`%s` from `%s` on `%s`", notify.Escape(path), notify.Escape(name), notify.Escape(ref))
+		up = notify.Upload{Filename: fileBase(path), Title: fmt.Sprintf("%s from %s on %s (%s)", path, name, ref, proj.Path)}
+	}
+	return r.relay(ctx, c, link, what, up, func(ctx context.Context, w io.Writer, max int64) (int64, error) {
+		return r.deps.GitLab.RefArtifacts(ctx, proj.Path, ref, name, path, w, max)
+	})
+}
+
+func escapePath(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
+}
+
+func fileBase(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		p = p[i+1:]
+	}
+	if p == "" || p == "." {
+		return "artifact"
+	}
+	return p
+}
+
+func (r *Router) maxUpload() int64 {
+	if r.deps.MaxUpload > 0 {
+		return r.deps.MaxUpload
+	}
+	return defaultMaxUpload
+}
+
+func tooLargeReply(what string, size, max int64, link string) Reply {
+	s := "is larger than"
+	if size > 0 {
+		s = "is " + humanBytes(size) + ", more than"
+	}
+	return TextReply("%s %s the %s I may upload to Slack (PIPEBOT_MAX_UPLOAD). Download it from GitLab: %s",
+		what, s, humanBytes(max), notify.Link(link, "download"))
+}
+
+// relay downloads something from GitLab into the spool and uploads it to
+// the channel: into the card's thread when the request came from a button
+// on it. Too large, or a workspace that takes no files, gets a link to
+// GitLab instead.
+func (r *Router) relay(ctx context.Context, c *Call, link, what string, up notify.Upload,
+	fetch func(ctx context.Context, w io.Writer, max int64) (int64, error)) (Reply, error) {
+	if r.deps.Uploads == nil || r.deps.Spool == nil {
+		return TextReply("I can't upload files here (no spool directory is configured). Get %s from GitLab: %s", what, notify.Link(link, "open")), nil
+	}
+	up.Channel = c.Req.ChannelID
+	if c.Req.Kind == slackapp.KindAction {
+		up.ThreadTS = c.Req.ThreadTS
+		if up.ThreadTS == "" {
+			up.ThreadTS = c.Req.MessageTS
+		}
+	}
+	if up.Comment == "" {
+		up.Comment = fmt.Sprintf("%s for <@%s>", notify.Escape(up.Title), c.Req.UserID)
+	}
+	max := r.maxUpload()
+	// The upload outlives the command's timeout, not the process.
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), uploadTimeout)
+	defer cancel()
+	res, err := r.deps.Uploads.Relay(uctx, r.deps.Spool, up, func(w io.Writer) (int64, error) {
+		return fetch(uctx, w, max)
+	})
+	switch {
+	case errors.Is(err, gitlab.ErrTooLarge):
+		return tooLargeReply(strings.ToUpper(what[:1])+what[1:], 0, max, link), nil
+	case errors.Is(err, notify.ErrUploadsRefused):
+		return TextReply("This workspace doesn't let me upload files (files:write or file uploads are off). Get %s from GitLab: %s", what, notify.Link(link, "open")), nil
+	case errors.Is(err, notify.ErrEmptyFile):
+		return TextReply("%s is empty; there is nothing to upload.", strings.ToUpper(what[:1])+what[1:]), nil
+	case errors.Is(err, gitlab.ErrNotFound):
+		return Reply{}, userErrorf("GitLab has no %s (it may have expired, been erased, or the job may not have succeeded).", what)
+	case err != nil:
+		return Reply{}, fmt.Errorf("relay %s: %w", up.Filename, err)
+	}
+	return TextReply("Uploaded %s (%s) here.", what, humanBytes(res.Size)), nil
+}
+
+func (r *Router) jobKeep(ctx context.Context, c *Call) (Reply, error) {
+	id, err := c.ID(0, "job")
+	if err != nil {
+		return Reply{}, err
+	}
+	j, err := r.deps.GitLab.KeepArtifacts(ctx, c.Project, id)
+	if err != nil {
+		return Reply{}, notFound(err, "artifacts of job #%d in %s", id, c.Project)
+	}
+	return TextReply("The artifacts of job %s `%s` will be kept.", jobLink(j), notify.Escape(j.Name)), nil
+}
+
+func (r *Router) jobRetry(ctx context.Context, c *Call) (Reply, error) {
+	id, err := c.ID(0, "job")
+	if err != nil {
+		return Reply{}, err
+	}
+	j, err := r.deps.GitLab.RetryJob(ctx, c.Project, id)
+	if err != nil {
+		return Reply{}, notFound(err, "job #%d in %s", id, c.Project)
+	}
+	return TextReply("Retrying job `%s` as %s (%s).", notify.Escape(j.Name), jobLink(j), notify.Escape(notify.StatusWord(j.Status))), nil
+}
+
+func (r *Router) jobCancel(ctx context.Context, c *Call) (Reply, error) {
+	id, err := c.ID(0, "job")
+	if err != nil {
+		return Reply{}, err
+	}
+	j, err := r.deps.GitLab.CancelJob(ctx, c.Project, id)
+	if err != nil {
+		return Reply{}, notFound(err, "job #%d in %s", id, c.Project)
+	}
+	return TextReply("Canceled job %s `%s` (now %s).", jobLink(j), notify.Escape(j.Name), notify.Escape(notify.StatusWord(j.Status))), nil
+}
+
+func (r *Router) jobPlay(ctx context.Context, c *Call) (Reply, error) {
+	id, err := c.ID(0, "job")
+	if err != nil {
+		return Reply{}, err
+	}
+	proj, err := r.project(ctx, c.Project)
+	if err != nil {
+		return Reply{}, err
+	}
+	j, err := r.deps.GitLab.PlayJob(ctx, proj.Path, id, gitlabVars(c.Vars))
+	if err != nil {
+		return Reply{}, notFound(err, "job #%d in %s", id, proj.Path)
+	}
+	p, err := r.deps.GitLab.Pipeline(ctx, proj.Path, j.PipelineID)
+	if err != nil {
+		return Reply{}, fmt.Errorf("pipeline of played job %d: %w", j.ID, err)
+	}
+	return r.watch(ctx, c, proj, p, "Playing `"+notify.Escape(j.Name)+"` in")
+}
+
+func (r *Router) jobErase(ctx context.Context, c *Call) (Reply, error) {
+	id, err := c.ID(0, "job")
+	if err != nil {
+		return Reply{}, err
+	}
+	j, err := r.deps.GitLab.EraseJob(ctx, c.Project, id)
+	if err != nil {
+		return Reply{}, notFound(err, "job #%d in %s", id, c.Project)
+	}
+	return TextReply("Erased the log and artifacts of job %s `%s`.", jobLink(j), notify.Escape(j.Name)), nil
+}
