@@ -220,6 +220,7 @@ var emojiReplacer = strings.NewReplacer(
 	":white_check_mark:", "✅", ":x:", "❌", ":warning:", "⚠️", ":no_entry_sign:", "🚫",
 	":large_blue_circle:", "🔵", ":hourglass_flowing_sand:", "⏳", ":double_vertical_bar:", "⏸",
 	":white_circle:", "⚪", ":grey_question:", "❔", ":alarm_clock:", "⏰", ":information_source:", "ℹ️",
+	":package:", "📦", ":bell:", "🔔", ":no_bell:", "🔕", ":pause_button:", "⏸", ":abc:", "🔤",
 )
 
 // renderAngle renders the inside of a <…> mrkdwn token.
