@@ -157,6 +157,7 @@ func (r *Router) Handle(ctx context.Context, req slackapp.Request) {
 		r.handleView(ctx, req) // views.go
 		return
 	}
+	ctx = withRequestID(ctx, newRef())
 	reply := r.Dispatch(ctx, req)
 	if reply.None {
 		return
@@ -182,8 +183,8 @@ func (r *Router) deliver(ctx context.Context, req slackapp.Request, reply Reply)
 	if err == nil {
 		return
 	}
-	ref := newRef()
-	r.log.Warn().Err(err).Str("ref", ref).Str("user", req.UserID).Str("channel", req.ChannelID).Msg("deliver reply")
+	ref := requestID(ctx)
+	r.log.Warn().Err(err).Str("req_id", ref).Str("user", req.UserID).Str("channel", req.ChannelID).Msg("deliver reply")
 	if errors.Is(err, notify.ErrMessageTooLong) || strings.Contains(err.Error(), "invalid_blocks") {
 		// Tell the user something rather than nothing.
 		short := notify.Message{Text: fmt.Sprintf(":warning: The answer was too large for Slack; narrow it down (ref `%s`).", ref)}
@@ -193,7 +194,7 @@ func (r *Router) deliver(ctx context.Context, req slackapp.Request, reply Reply)
 			err = r.deps.Slack.Ephemeral(ctx, req.ChannelID, req.UserID, short)
 		}
 		if err != nil {
-			r.log.Warn().Err(err).Str("ref", ref).Msg("deliver short reply")
+			r.log.Warn().Err(err).Str("req_id", ref).Msg("deliver short reply")
 		}
 	}
 }
@@ -211,7 +212,11 @@ func (r *Router) dispatch(ctx context.Context, req slackapp.Request, edit func(*
 		// Slack reports clicks on link buttons too; they carry no command.
 		return Reply{None: true}
 	}
-	log := r.log.With().Str("user", req.UserID).Str("channel", req.ChannelID).Logger()
+	if requestID(ctx) == "" {
+		ctx = withRequestID(ctx, newRef())
+	}
+	ref := requestID(ctx)
+	log := r.log.With().Str("req_id", ref).Str("user", req.UserID).Str("channel", req.ChannelID).Str("source", req.Source).Logger()
 	tokens, err := lexTokenize(text)
 	if err != nil {
 		r.observe("parse", "usage")
@@ -236,11 +241,11 @@ func (r *Router) dispatch(ctx context.Context, req slackapp.Request, edit func(*
 	}
 	if err != nil {
 		r.observe(cmd.Name, "usage")
-		return r.renderError(log, cmd, call, err)
+		return r.renderError(log, ref, cmd, call, err)
 	}
 	role, err := r.roleOf(req.UserID)
 	if err != nil {
-		return r.renderError(log, cmd, call, err)
+		return r.renderError(log, ref, cmd, call, err)
 	}
 	call.Role = role
 	if role < cmd.Role {
@@ -260,7 +265,7 @@ func (r *Router) dispatch(ctx context.Context, req slackapp.Request, edit func(*
 	if err != nil {
 		r.observe(cmd.Name, resultOf(err))
 		r.audit(log, call, "error: "+oneLine(userMessage(err)))
-		return r.renderError(log, cmd, call, err)
+		return r.renderError(log, ref, cmd, call, err)
 	}
 	r.observe(cmd.Name, "ok")
 	r.audit(log, call, "ok")
@@ -521,19 +526,31 @@ func userMessage(err error) string {
 // renderError turns err into a private reply: a UserError or GitLab error
 // as its sentence (plus usage when asked), anything else as a generic
 // sentence with a reference that the log line carries too.
-func (r *Router) renderError(log zerolog.Logger, cmd *Command, call *Call, err error) Reply {
+func (r *Router) renderError(log zerolog.Logger, ref string, cmd *Command, call *Call, err error) Reply {
 	var ue *UserError
 	msg := userMessage(err)
 	if errors.As(err, &ue) {
 		return errorReply(ue.Msg, ue.Usage)
 	}
-	ref := newRef()
 	if msg != "" {
-		log.Warn().Err(err).Str("ref", ref).Msg("gitlab refused")
+		log.Warn().Err(err).Msg("gitlab refused")
 		return errorReply(fmt.Sprintf("%s (ref `%s`)", msg, ref), nil)
 	}
-	log.Error().Err(err).Str("ref", ref).Msg("command failed")
+	log.Error().Err(err).Msg("command failed")
 	return errorReply(fmt.Sprintf("Something went wrong running `%s`; the details are in pipebot's log under ref `%s`.", cmd.Name, ref), nil)
+}
+
+type requestIDKey struct{}
+
+// withRequestID carries a request's id, which every log line of the request
+// and any error reference shown to the user share.
+func withRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
 }
 
 func newRef() string {

@@ -457,3 +457,22 @@ func TestREADMEDocumentsEveryCommand(t *testing.T) {
 		}
 	}
 }
+
+func TestErrorReferenceIsTheLoggedRequestID(t *testing.T) {
+	h := newHarness(t)
+	var logs strings.Builder
+	h.router.log = zerolog.New(&logs)
+	h.sim.FailNext(10, 500, 0)
+	_, out := h.do(viewer, "pipeline list group/app")
+	i := strings.Index(out, "ref `")
+	if i < 0 {
+		t.Fatalf("no reference in the reply: %s", out)
+	}
+	ref := out[i+5 : i+5+8]
+	if !strings.Contains(logs.String(), `"req_id":"`+ref+`"`) {
+		t.Errorf("log lines do not carry req_id %s:\n%s", ref, logs.String())
+	}
+	if strings.Contains(logs.String(), "glpat-test") {
+		t.Error("the GitLab token reached the log")
+	}
+}
