@@ -202,7 +202,10 @@ func serve(ctx context.Context, stderr io.Writer) error {
 			Once: func(key string) (bool, error) { return a.store.MarkOnce("gitlab-hook", key, 24*time.Hour) },
 		})
 		mux.Handle("POST /gitlab/webhook", hook)
-		go hook.Run(ctx)
+		// Accepted deliveries are worked off on shutdown, before the store
+		// closes.
+		bg.Add(1)
+		go func() { defer bg.Done(); hook.Run(work) }()
 	}
 	if cfg.SlackSigningSecret != "" {
 		h := slackapp.NewHTTP(slackapp.HTTPConfig{SigningSecret: cfg.SlackSigningSecret, Pool: a.pool, Logger: log})

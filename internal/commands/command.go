@@ -67,7 +67,8 @@ type Command struct {
 	Vars             bool     // accepts KEY=value
 	Mutating         bool     // written to the audit log
 	// IDFrom says which id a pasted GitLab URL supplies as the first
-	// positional argument: "pipeline" or "job".
+	// positional argument: "pipeline" or "job"; "pipeline:" puts the link's
+	// pipeline id into the pipeline: option instead.
 	IDFrom string
 	// Confirm, when set, is the question asked before the command runs; it
 	// runs once the user clicks the confirming button (or types confirm:yes).

@@ -59,7 +59,7 @@ func (r *Router) jobCommands() []*Command {
 			Summary: "List a project's recent jobs, or a pipeline's.",
 			Examples: []string{"job list group/app", "jobs group/app pipeline:42 scope:failed",
 				"job list group/app scope:failed,canceled limit:5"},
-			Role: RoleViewer, Project: true, Options: []string{"pipeline", "scope", "limit"},
+			Role: RoleViewer, Project: true, Options: []string{"pipeline", "scope", "limit"}, IDFrom: "pipeline:",
 			Run: r.jobList,
 		},
 		{
@@ -294,7 +294,7 @@ func (r *Router) jobShow(ctx context.Context, c *Call) (Reply, error) {
 	if actions := jobActions(c.Project, j); len(actions) > 0 {
 		blocks = append(blocks, slack.NewActionBlock("job_actions", actions...))
 	}
-	return Reply{Message: notify.Message{Text: fmt.Sprintf("Job #%d %s %s", j.ID, j.Name, notify.StatusWord(j.Status)), Blocks: blocks}}, nil
+	return Reply{Message: notify.Message{Text: fmt.Sprintf("Job #%d %s %s", j.ID, notify.Escape(j.Name), notify.StatusWord(j.Status)), Blocks: blocks}}, nil
 }
 
 // jobActions are the buttons that fit a job's state.
@@ -362,7 +362,7 @@ func (r *Router) jobLog(ctx context.Context, c *Call) (Reply, error) {
 	blocks = append(blocks, logSections(lines, 20)...)
 	blocks = append(blocks, slack.NewActionBlock("job_log_actions",
 		notify.Button("job_log_file", "Whole log as a file", "job log "+jobRef(c.Project, j.ID)+" file")))
-	return Reply{Message: notify.Message{Text: fmt.Sprintf("Log of job #%d %s", j.ID, j.Name), Blocks: blocks}}, nil
+	return Reply{Message: notify.Message{Text: fmt.Sprintf("Log of job #%d %s", j.ID, notify.Escape(j.Name)), Blocks: blocks}}, nil
 }
 
 // logSections splits lines into code-block sections that fit Slack's 3000

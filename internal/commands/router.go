@@ -388,6 +388,11 @@ func (r *Router) parseCall(cmd *Command, req slackapp.Request, rest []string) (*
 					id = ref.PipelineID
 				case "job":
 					id = ref.JobID
+				case "pipeline:":
+					// The link's pipeline becomes the pipeline: option.
+					if _, set := call.Opts["pipeline"]; !set && ref.PipelineID > 0 {
+						call.Opts["pipeline"] = fmt.Sprint(ref.PipelineID)
+					}
 				}
 				if id > 0 {
 					words = append([]string{fmt.Sprint(id)}, words...)

@@ -476,3 +476,13 @@ func TestErrorReferenceIsTheLoggedRequestID(t *testing.T) {
 		t.Error("the GitLab token reached the log")
 	}
 }
+
+func TestJobListTakesThePipelineFromAPastedLink(t *testing.T) {
+	h := newHarness(t)
+	h.sim.CreatePipeline(7, "main", "push", 1)
+	h.sim.CreatePipeline(7, "main", "push", 1)
+	_, out := h.do(viewer, "jobs https://gitlab.example.com/group/app/-/pipelines/2")
+	if !strings.Contains(out, "Jobs of pipeline #2") {
+		t.Errorf("job list with a pipeline link: %s", out)
+	}
+}

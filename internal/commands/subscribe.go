@@ -55,6 +55,9 @@ func (r *Router) subTarget(c *Call) (project, group string, err error) {
 		if !ok {
 			return "", "", usageError(c.Cmd, "`%s` is not a project; name it `group/app`, a GitLab link, or `group:<group>`.", notify.Escape(a))
 		}
+		if err := r.checkHost(ref); err != nil {
+			return "", "", err
+		}
 		return ref.Path, "", nil
 	}
 	ch, _, err := r.deps.Store.Channel(c.Req.ChannelID)

@@ -61,7 +61,13 @@ func (r *Router) triggerList(ctx context.Context, c *Call) (Reply, error) {
 	}
 	lines := []string{fmt.Sprintf("*Trigger tokens of %s*", notify.Escape(c.Project))}
 	for _, t := range ts {
-		line := fmt.Sprintf("• #%d %s · token `…%s`", t.ID, notify.Escape(describe(t.Description)), notify.Escape(t.Token.Tail(gitlab.ShortTokenLen)))
+		// pipebot shows the last 4 characters of a token it holds whole;
+		// GitLab gives other users' tokens as their first 4 characters.
+		shown := "…" + t.Token.Tail(gitlab.ShortTokenLen)
+		if !t.FullToken() {
+			shown = t.Token.Tail(gitlab.ShortTokenLen) + "…"
+		}
+		line := fmt.Sprintf("• #%d %s · token `%s`", t.ID, notify.Escape(describe(t.Description)), notify.Escape(shown))
 		if t.Owner.Username != "" {
 			line += " · owner " + notify.Escape(t.Owner.Username)
 		}
@@ -152,7 +158,7 @@ func (r *Router) triggerRun(ctx context.Context, c *Call) (Reply, error) {
 		if t.Owner.Username != "" {
 			owner = t.Owner.Username
 		}
-		return Reply{}, userErrorf("I can't run trigger #%d: GitLab shows its full token only to its owner (%s), and pipebot sees just `%s`. Create one pipebot owns with `/ci trigger create %s \"description\"`.",
+		return Reply{}, userErrorf("I can't run trigger #%d: GitLab shows its full token only to its owner (%s), and pipebot sees just `%s…`. Create one pipebot owns with `/ci trigger create %s \"description\"`.",
 			t.ID, notify.Escape(owner), notify.Escape(t.Token.Tail(gitlab.ShortTokenLen)), notify.Escape(proj.Path))
 	}
 	p, err := r.deps.GitLab.TriggerPipeline(ctx, proj.Path, t.Token, ref, gitlabVars(c.Vars))

@@ -92,6 +92,9 @@ func (r *Router) varTarget(c *Call, want int) (gitlab.VariableOwner, []string, e
 		if !ok {
 			return owner, nil, usageError(c.Cmd, "`%s` is not a project path, a GitLab link or `group:<path>`.", notify.Escape(truncateWord(words[0])))
 		}
+		if err := r.checkHost(ref); err != nil {
+			return owner, nil, err
+		}
 		owner.Path, words = ref.Path, words[1:]
 	case len(words) == want:
 		ch, _, err := r.deps.Store.Channel(c.Req.ChannelID)
