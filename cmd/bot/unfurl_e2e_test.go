@@ -175,3 +175,14 @@ func TestLinkSharedRedeliveryUnfurlsOnce(t *testing.T) {
 		t.Errorf("a different event_id did not unfurl")
 	}
 }
+
+func TestLinkSharedUnfurlRefusedBySlackPostsNothingElse(t *testing.T) {
+	e := newE2E(t, func(w *wiring) { w.gitlabHosts = []string{"gitlab.example.com"} })
+	pid := e.sim.CreatePipeline(e2eProject, "main", "push", 1)
+	e.fake.FailMethod("chat.unfurl", "cannot_unfurl_url", 1)
+	e.linkShared("EvRefused", 0, links(fmt.Sprintf("https://gitlab.example.com/team/web/-/pipelines/%d", pid)))
+	calls := e.fake.Calls()
+	if len(calls) != 1 || calls[0].Method != "chat.unfurl" || calls[0].Error != "cannot_unfurl_url" {
+		t.Errorf("Slack calls = %+v, want only the refused chat.unfurl", calls)
+	}
+}
