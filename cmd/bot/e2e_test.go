@@ -45,7 +45,8 @@ type e2e struct {
 	now  time.Time
 }
 
-func newE2E(t *testing.T) *e2e {
+// newE2E wires pipebot; opts may adjust the wiring (given the GitLab URL).
+func newE2E(t *testing.T, opts ...func(w *wiring)) *e2e {
 	t.Helper()
 	sim := simulator.New(simulator.Options{})
 	sim.AddUser(simulator.User{ID: 1, Username: "pipebot-bot", Name: "pipebot"}, "glpat-e2e")
@@ -65,7 +66,11 @@ func newE2E(t *testing.T) *e2e {
 		Admins: []string{e2eAdmin}, DefaultRole: "viewer",
 	}
 	api := slack.New(fake.BotToken(), slack.OptionAPIURL(fake.APIURL()))
-	a, err := wire(wiring{cfg: cfg, log: zerolog.Nop(), slackAPI: api, gitlabURL: glSrv.URL, gitlabToken: "glpat-e2e"})
+	w := wiring{cfg: cfg, log: zerolog.Nop(), slackAPI: api, gitlabURL: glSrv.URL, gitlabToken: "glpat-e2e"}
+	for _, o := range opts {
+		o(&w)
+	}
+	a, err := wire(w)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,7 +143,7 @@ func wire(w wiring) (*app, error) {
 	}
 	router := commands.New(commands.Deps{
 		GitLab: gl, Watcher: watcher, Subs: watcher, Slack: poster, Store: store,
-		Uploads: poster, Spool: spool, MaxUpload: w.cfg.MaxUpload,
+		Uploads: poster, Unfurls: poster, Spool: spool, MaxUpload: w.cfg.MaxUpload,
 		Admins: w.cfg.Admins, DefaultRole: role, GitLabHosts: w.gitlabHosts, Logger: w.log, OnCommand: w.metrics.CommandDone,
 	})
 	log := w.log

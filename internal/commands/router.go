@@ -81,6 +81,7 @@ type Deps struct {
 	Watcher watcher
 	Subs    subscriber // channel subscriptions; nil disables them
 	Slack   responder
+	Unfurls unfurler // link previews (link_shared); nil disables them
 	Store   store
 	Admins  []string // Slack user ids who are always admins (PIPEBOT_ADMINS)
 	// GitLabHosts are the hosts a pasted GitLab link may point at (the host
@@ -151,6 +152,7 @@ func (r *Router) Commands() []*Command { return r.commands }
 // (or ephemerally when there is none). It is the slackapp.Handler.
 func (r *Router) Handle(ctx context.Context, req slackapp.Request) {
 	if req.Kind == slackapp.KindEvent {
+		r.handleEvent(ctx, req) // unfurl.go
 		return
 	}
 	if req.Kind == slackapp.KindViewSubmission {

@@ -46,6 +46,7 @@ var handlers = map[string]handler{
 	"chat.postEphemeral":           (*Server).postEphemeral,
 	"chat.update":                  (*Server).update,
 	"chat.delete":                  (*Server).delete,
+	"chat.unfurl":                  (*Server).unfurl,
 	"conversations.history":        (*Server).history,
 	"conversations.replies":        (*Server).replies,
 	"conversations.info":           (*Server).conversationInfo,

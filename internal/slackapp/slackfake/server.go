@@ -90,6 +90,10 @@ type Call struct {
 	View                            json.RawMessage
 	TriggerID                       string
 	File                            *File
+	// Unfurls is chat.unfurl's previews JSON (URL -> attachment); UnfurlID
+	// and Source its by-id target. See Server.Unfurls.
+	Unfurls          json.RawMessage
+	UnfurlID, Source string
 	// Error is the Slack error answered, "" when ok; "ratelimited" for 429.
 	Error string
 	// EnvelopeID is the Socket Mode envelope an ack (AckMethod) answers.

@@ -1,0 +1,121 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/slack-go/slack/slackevents"
+
+	"github.com/pipebot/pipebot/internal/notify"
+	"github.com/pipebot/pipebot/internal/slackapp"
+)
+
+// unfurler answers link_shared events with previews.
+type unfurler interface {
+	Unfurl(ctx context.Context, to notify.UnfurlTarget, unfurls map[string]notify.Message) error
+}
+
+var _ unfurler = (*notify.Slack)(nil)
+
+// maxUnfurls bounds the links of one message pipebot previews (each costs
+// GitLab calls); Slack itself sends at most a handful per message.
+const maxUnfurls = 5
+
+// handleEvent runs an Events API callback; only link_shared does anything.
+func (r *Router) handleEvent(ctx context.Context, req slackapp.Request) {
+	if req.Event == nil || r.deps.Unfurls == nil {
+		return
+	}
+	ev, ok := req.Event.InnerEvent.Data.(*slackevents.LinkSharedEvent)
+	if !ok || ev == nil {
+		return
+	}
+	r.unfurl(ctx, req, ev)
+}
+
+// unfurl previews the shared links that point at a pipeline or job on
+// pipebot's GitLab. Any user may see them (viewer is the lowest role).
+// Links to another host, or to something pipebot's token cannot see, are
+// left alone: nothing about them reaches Slack.
+func (r *Router) unfurl(ctx context.Context, req slackapp.Request, ev *slackevents.LinkSharedEvent) {
+	log := r.log.With().Str("user", req.UserID).Str("channel", req.ChannelID).Str("event", "link_shared").Logger()
+	ctx, cancel := context.WithTimeout(ctx, r.deps.Timeout)
+	defer cancel()
+	unfurls := map[string]notify.Message{}
+	for _, l := range ev.Links {
+		if len(unfurls) >= maxUnfurls {
+			break
+		}
+		if _, done := unfurls[l.URL]; done {
+			continue
+		}
+		m, ok, err := r.linkPreview(ctx, l.URL)
+		if err != nil {
+			// The reason stays in the log; the link just gets no preview.
+			log.Info().Err(err).Str("ref", newRef()).Msg("link not unfurled")
+			continue
+		}
+		if ok {
+			unfurls[l.URL] = m
+		}
+	}
+	if len(unfurls) == 0 {
+		return
+	}
+	to := unfurlTarget(req, ev)
+	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer dcancel()
+	if err := r.deps.Unfurls.Unfurl(dctx, to, unfurls); err != nil {
+		log.Warn().Err(err).Int("links", len(unfurls)).Msg("chat.unfurl")
+		r.observe("unfurl", "error")
+		return
+	}
+	r.observe("unfurl", "ok")
+}
+
+// linkPreview renders the preview of one link: ok is false for links that
+// are not a pipeline or job on pipebot's GitLab.
+func (r *Router) linkPreview(ctx context.Context, link string) (notify.Message, bool, error) {
+	ref, ok := lexProjectRef(link)
+	if !ok || ref.Host == "" || (ref.PipelineID == 0 && ref.JobID == 0) {
+		return notify.Message{}, false, nil
+	}
+	if len(r.deps.GitLabHosts) > 0 && r.checkHost(ref) != nil {
+		return notify.Message{}, false, nil
+	}
+	if ref.PipelineID > 0 {
+		p, err := r.deps.GitLab.Pipeline(ctx, ref.Path, ref.PipelineID)
+		if err != nil {
+			return notify.Message{}, false, fmt.Errorf("pipeline %d of %s: %w", ref.PipelineID, ref.Path, err)
+		}
+		m, err := r.card(ctx, ref.Path, p)
+		if err != nil {
+			return notify.Message{}, false, err
+		}
+		return m, true, nil
+	}
+	reply, err := r.jobShow(ctx, &Call{Project: ref.Path, Args: []string{fmt.Sprint(ref.JobID)}, Opts: map[string]string{}})
+	if err != nil {
+		return notify.Message{}, false, fmt.Errorf("job %d of %s: %w", ref.JobID, ref.Path, err)
+	}
+	return reply.Message, true, nil
+}
+
+// unfurlTarget is where chat.unfurl answers: unfurl_id and source when Slack
+// sent them (slack-go's LinkSharedEvent does not keep them, so they are read
+// from the raw event), else the message's channel and ts.
+func unfurlTarget(req slackapp.Request, ev *slackevents.LinkSharedEvent) notify.UnfurlTarget {
+	to := notify.UnfurlTarget{Channel: ev.Channel, TS: ev.MessageTimeStamp}
+	if cb, ok := req.Event.Data.(*slackevents.EventsAPICallbackEvent); ok && cb != nil && cb.InnerEvent != nil {
+		var raw struct {
+			UnfurlID string `json:"unfurl_id"`
+			Source   string `json:"source"`
+		}
+		if json.Unmarshal(*cb.InnerEvent, &raw) == nil && raw.UnfurlID != "" && raw.Source != "" {
+			to.UnfurlID, to.Source = raw.UnfurlID, raw.Source
+		}
+	}
+	return to
+}
