@@ -96,9 +96,12 @@ func (r *Router) jobCommands() []*Command {
 			Run: r.jobRetry,
 		},
 		{
-			Name: "job cancel", Args: "[project] <id>", Summary: "Cancel a pending or running job.",
+			Name: "job cancel", Args: "[project] <id>", Summary: "Cancel a pending or running job (asks first).",
 			Examples: []string{"job cancel group/app 7"},
 			Role:     RoleOperator, Project: true, MinArgs: 1, MaxArgs: 1, IDFrom: "job", Mutating: true,
+			Confirm: func(c *Call) string {
+				return fmt.Sprintf("Cancel job #%s in %s?", notify.Escape(c.Arg(0)), notify.Escape(c.Project))
+			},
 			Run: r.jobCancel,
 		},
 		{
@@ -439,9 +442,12 @@ func (r *Router) jobArtifacts(ctx context.Context, c *Call) (Reply, error) {
 		if j.ArtifactsSize > max {
 			return tooLargeReply("The artifacts of job "+jobLink(j), j.ArtifactsSize, max, j.WebURL+"/artifacts/download"), nil
 		}
+		// The size from the API lets the relay stream GitLab → Slack
+		// without spooling; a body of another size fails the upload.
 		return r.relay(ctx, c, j.WebURL+"/artifacts/download", "the artifacts", notify.Upload{
 			Filename: fmt.Sprintf("job-%d-%s-artifacts.zip", j.ID, safeName(j.Name)),
 			Title:    fmt.Sprintf("Artifacts of job #%d %s (%s)", j.ID, j.Name, c.Project),
+			Size:     j.ArtifactsSize,
 		}, func(ctx context.Context, w io.Writer, max int64) (int64, error) {
 			return r.deps.GitLab.JobArtifacts(ctx, c.Project, j.ID, w, max)
 		})
@@ -540,6 +546,8 @@ func (r *Router) relay(ctx context.Context, c *Call, link, what string, up notif
 		return tooLargeReply(strings.ToUpper(what[:1])+what[1:], 0, max, link), nil
 	case errors.Is(err, notify.ErrUploadsRefused):
 		return TextReply("This workspace doesn't let me upload files (files:write or file uploads are off). Get %s from GitLab: %s", what, notify.Link(link, "open")), nil
+	case errors.Is(err, notify.ErrSizeMismatch):
+		return TextReply("GitLab sent %s with another size than it announced, so I shared nothing. Try again, or get it from GitLab: %s", what, notify.Link(link, "open")), nil
 	case errors.Is(err, notify.ErrEmptyFile):
 		return TextReply("%s is empty; there is nothing to upload.", strings.ToUpper(what[:1])+what[1:]), nil
 	case errors.Is(err, gitlab.ErrNotFound):

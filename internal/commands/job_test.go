@@ -390,7 +390,27 @@ func TestJobCommandsActOnGitLab(t *testing.T) {
 	id := h.sim.CreatePipeline(jobsProject, "main", "push", 1)
 	h.sim.Advance(jobsProject, id)
 	info, _ := h.sim.Pipeline(jobsProject, id)
-	if _, out := h.do(operator, fmt.Sprintf("job cancel group/jobs %d", info.Jobs[0].ID)); !strings.Contains(out, "Canceled job") {
+	if _, out := h.do(operator, fmt.Sprintf("job cancel group/jobs %d confirm:yes", info.Jobs[0].ID)); !strings.Contains(out, "Canceled job") {
 		t.Errorf("cancel: %s", out)
+	}
+}
+
+func TestJobCancelAsksFirst(t *testing.T) {
+	h := newJobsHarness(t)
+	id := h.sim.CreatePipeline(jobsProject, "main", "push", 1)
+	h.sim.Advance(jobsProject, id)
+	info, _ := h.sim.Pipeline(jobsProject, id)
+	cancel := fmt.Sprintf("job cancel group/jobs %d", info.Jobs[0].ID)
+	if _, out := h.do(operator, cancel); !strings.Contains(out, fmt.Sprintf("Cancel job #%d in group/jobs?", info.Jobs[0].ID)) {
+		t.Errorf("cancel without confirmation: %s", out)
+	}
+	if m := h.mutations(); len(m) != 0 {
+		t.Fatalf("canceled before confirmation: %+v", m)
+	}
+	if _, out := h.do(operator, cancel+" confirm:yes"); !strings.Contains(out, "Canceled job") {
+		t.Fatalf("confirmed cancel: %s", out)
+	}
+	if m := h.mutations(); len(m) != 1 || !strings.HasSuffix(m[0].Path, "/cancel") {
+		t.Errorf("mutations after confirmation: %+v", m)
 	}
 }

@@ -103,6 +103,8 @@ func (c *Client) streamPath(ctx context.Context, path string, query any, w io.Wr
 	switch {
 	case lw.exceeded:
 		return lw.n, ErrTooLarge
+	case lw.werr != nil:
+		return lw.n, fmt.Errorf("write body: %w", lw.werr)
 	case err != nil:
 		return lw.n, err
 	}

@@ -168,6 +168,7 @@ type limitWriter struct {
 	max      int64
 	n        int64
 	exceeded bool
+	werr     error // the first error of w
 	cancel   context.CancelFunc
 }
 
@@ -185,6 +186,13 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 	}
 	n, err := l.w.Write(p)
 	l.n += int64(n)
+	if err != nil {
+		// The reader gave up (a relay's upload failed): stop the
+		// download instead of letting client-go drain the rest, and
+		// report the writer's error rather than the cancellation.
+		l.werr = err
+		l.cancel()
+	}
 	return n, err
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/slack-go/slack"
 )
@@ -19,6 +20,12 @@ var (
 	ErrUploadsRefused = errors.New("slack refused the file upload")
 	// ErrEmptyFile: there was nothing to upload (Slack rejects empty files).
 	ErrEmptyFile = errors.New("nothing to upload")
+	// ErrSizeMismatch: GitLab sent more or fewer bytes than announced; the
+	// upload is abandoned before files.completeUploadExternal, so nothing
+	// truncated is shared.
+	ErrSizeMismatch = errors.New("download size differs from the announced size")
+	// errUploadEnded stops a streaming fetch whose upload has given up.
+	errUploadEnded = errors.New("upload ended before the download")
 )
 
 // spoolPattern names spool files so that Clean removes only pipebot's.
@@ -60,6 +67,10 @@ type Upload struct {
 	Channel, ThreadTS string
 	Filename, Title   string
 	Comment           string // initial_comment, mrkdwn
+	// Size is the byte count fetch will write when known up front (the
+	// job's artifact size from the API). Relay then streams GitLab → Slack
+	// without a spool file; 0 means unknown and spools.
+	Size int64
 }
 
 // UploadResult is what Relay delivered.
@@ -68,11 +79,17 @@ type UploadResult struct {
 	Size   int64
 }
 
-// Relay spools what fetch writes (at most max bytes; fetch enforces it and
-// returns its own error past it) into a temp file, then uploads the file to
-// Slack from disk. Memory stays flat whatever the size; the temp file is
-// removed whatever happens.
+// Relay uploads to Slack what fetch writes (at most max bytes; fetch
+// enforces it and returns its own error past it). With up.Size known it
+// streams: fetch writes into a pipe the upload reads from, concurrently, and
+// the upload sees end of file only once fetch has returned exactly up.Size
+// bytes. Otherwise it spools into a temp file first, because Slack needs the
+// size before the first byte, then uploads the file from disk. Memory stays
+// flat whatever the size; the temp file is removed whatever happens.
 func (s *Slack) Relay(ctx context.Context, spool *Spool, up Upload, fetch func(w io.Writer) (int64, error)) (UploadResult, error) {
+	if up.Size > 0 {
+		return s.relayStream(ctx, up, fetch)
+	}
 	if spool == nil || spool.dir == "" {
 		return UploadResult{}, errors.New("no spool directory configured")
 	}
@@ -107,17 +124,94 @@ func (s *Slack) Upload(ctx context.Context, up Upload, r io.ReadSeeker, size int
 		if _, err := r.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("rewind upload: %w", err)
 		}
-		sum, err := s.api.UploadFileContext(ctx, slack.UploadFileParameters{
-			Reader: io.LimitReader(r, size), FileSize: int(size),
-			Filename: up.Filename, Title: up.Title, InitialComment: up.Comment,
-			Channel: up.Channel, ThreadTimestamp: up.ThreadTS,
-		})
-		if sum != nil {
-			id = sum.ID
-		}
+		var err error
+		id, err = s.uploadOnce(ctx, up, io.LimitReader(r, size), size)
 		return err
 	})
 	return id, err
+}
+
+func (s *Slack) uploadOnce(ctx context.Context, up Upload, r io.Reader, size int64) (string, error) {
+	sum, err := s.api.UploadFileContext(ctx, slack.UploadFileParameters{
+		Reader: r, FileSize: int(size),
+		Filename: up.Filename, Title: up.Title, InitialComment: up.Comment,
+		Channel: up.Channel, ThreadTimestamp: up.ThreadTS,
+	})
+	if sum != nil {
+		return sum.ID, err
+	}
+	return "", err
+}
+
+// relayStream runs fetch and the upload concurrently through a pipe.
+func (s *Slack) relayStream(ctx context.Context, up Upload, fetch func(w io.Writer) (int64, error)) (UploadResult, error) {
+	pr, pw := io.Pipe()
+	type fetched struct {
+		n   int64
+		err error
+	}
+	done := make(chan fetched, 1)
+	go func() {
+		sw := &sizedWriter{w: pw, size: up.Size}
+		n, err := fetch(sw)
+		if err == nil && (n != up.Size || sw.n != up.Size) {
+			err = fmt.Errorf("%w: got %d bytes, announced %d", ErrSizeMismatch, sw.n, up.Size)
+		}
+		if err != nil {
+			_ = pw.CloseWithError(err)
+		} else {
+			_ = pw.Close()
+		}
+		done <- fetched{n, err}
+	}()
+	src := &onceReader{r: pr}
+	var id string
+	upErr := s.call(ctx, "files.upload", func() error {
+		if src.started.Load() {
+			return errors.New("a streamed upload cannot be retried once its body was read")
+		}
+		var err error
+		id, err = s.uploadOnce(ctx, up, src, up.Size)
+		return err
+	})
+	// Unblock fetch if the upload stopped reading early.
+	_ = pr.CloseWithError(errUploadEnded)
+	f := <-done
+	switch {
+	case f.err != nil && !(upErr != nil && errors.Is(f.err, errUploadEnded)):
+		return UploadResult{Size: f.n}, f.err
+	case upErr != nil:
+		return UploadResult{Size: f.n}, upErr
+	}
+	return UploadResult{FileID: id, Size: f.n}, nil
+}
+
+// sizedWriter refuses bytes past size.
+type sizedWriter struct {
+	w    io.Writer
+	size int64
+	n    int64
+}
+
+func (s *sizedWriter) Write(p []byte) (int, error) {
+	if s.n+int64(len(p)) > s.size {
+		return 0, fmt.Errorf("%w: more than the announced %d bytes", ErrSizeMismatch, s.size)
+	}
+	n, err := s.w.Write(p)
+	s.n += int64(n)
+	return n, err
+}
+
+// onceReader records that the upload began reading: a pipe can't rewind,
+// so a rate-limited upload is retried only if it never read.
+type onceReader struct {
+	r       io.Reader
+	started atomic.Bool
+}
+
+func (o *onceReader) Read(p []byte) (int, error) {
+	o.started.Store(true)
+	return o.r.Read(p)
 }
 
 // uploadRefused reports Slack error codes meaning "no uploads here".

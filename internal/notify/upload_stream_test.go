@@ -1,0 +1,101 @@
+package notify
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRelayWithAKnownSizeStreamsAndNeverSharesAWrongSize covers the
+// streaming path: bytes go GitLab → Slack without a spool file, and a body
+// shorter or longer than announced is never completed as a file.
+func TestRelayWithAKnownSizeStreamsAndNeverSharesAWrongSize(t *testing.T) {
+	errGitLab := errors.New("gitlab went away")
+	body := strings.Repeat("PK zip bytes\n", 50000)
+	size := int64(len(body))
+	tests := []struct {
+		name     string
+		announce int64
+		fetch    func(w io.Writer) (int64, error)
+		disable  bool
+		wantErr  error
+	}{
+		{"uploads exactly the announced bytes", size, copyBody(body), false, nil},
+		{"a shorter body fails", size + 1, copyBody(body), false, ErrSizeMismatch},
+		{"a longer body fails", size - 1, copyBody(body), false, ErrSizeMismatch},
+		{"a fetch that lies about its count fails", size, func(w io.Writer) (int64, error) {
+			n, err := io.WriteString(w, body[:len(body)/2])
+			return int64(n) * 2, err
+		}, false, ErrSizeMismatch},
+		{"a fetch failure midway uploads nothing", size, func(w io.Writer) (int64, error) {
+			n, _ := io.WriteString(w, body[:len(body)/2])
+			return int64(n), errGitLab
+		}, false, errGitLab},
+		{"a refused upload stops the download", size, copyBody(body), true, ErrUploadsRefused},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, fake, spool := newUploader(t)
+			if tt.disable {
+				fake.DisableFiles()
+			}
+			spooled := false
+			fetch := func(w io.Writer) (int64, error) {
+				spooled = len(spoolFiles(t, spool)) != 0
+				return tt.fetch(w)
+			}
+			res, err := s.Relay(context.Background(), spool, Upload{Channel: "C1", Filename: "a.zip", Size: tt.announce}, fetch)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if spooled {
+				t.Error("a known size still went through a spool file")
+			}
+			if left := spoolFiles(t, spool); len(left) != 0 {
+				t.Errorf("spool files left: %v", left)
+			}
+			completed := fake.CallsOf("files.completeUploadExternal")
+			if tt.wantErr != nil {
+				if len(completed) != 0 {
+					t.Errorf("a failed relay was shared: %+v", completed)
+				}
+				return
+			}
+			sum := sha256.Sum256([]byte(body))
+			files := fake.Files()
+			if len(completed) != 1 || len(files) != 1 || files[0].SHA256 != hex.EncodeToString(sum[:]) || files[0].ID != res.FileID || res.Size != size {
+				t.Errorf("files = %+v, result %+v", files, res)
+			}
+		})
+	}
+}
+
+func TestStreamedRelayRetriesARateLimitBeforeTheBody(t *testing.T) {
+	s, fake, spool := newUploader(t)
+	fake.RateLimit("files.getUploadURLExternal", 1, time.Millisecond)
+	body := "PK\x03\x04zip"
+	if _, err := s.Relay(context.Background(), spool, Upload{Channel: "C1", Filename: "a.zip", Size: int64(len(body))}, copyBody(body)); err != nil {
+		t.Fatal(err)
+	}
+	if f := fake.Files(); len(f) != 1 || f[0].Size != int64(len(body)) {
+		t.Errorf("files = %+v", f)
+	}
+}
+
+func TestStreamedRelayDoesNotRetryOnceTheBodyWasRead(t *testing.T) {
+	s, fake, spool := newUploader(t)
+	fake.RateLimit("files.upload", 1, time.Millisecond)
+	body := strings.Repeat("x", 1<<20)
+	_, err := s.Relay(context.Background(), spool, Upload{Channel: "C1", Filename: "a.zip", Size: int64(len(body))}, copyBody(body))
+	if err == nil {
+		t.Fatal("a rate-limited streamed upload succeeded without its body")
+	}
+	if n := len(fake.CallsOf("files.completeUploadExternal")); n != 0 {
+		t.Errorf("completeUploadExternal called %d times", n)
+	}
+}
