@@ -33,10 +33,11 @@ func TestMain(m *testing.M) {
 
 // child is a pipebot serve process started from the test binary.
 type child struct {
-	t    *testing.T
-	env  []string
-	addr string
-	cmd  *exec.Cmd
+	t      *testing.T
+	env    []string
+	addr   string
+	cmd    *exec.Cmd
+	stderr io.Writer // the child's log, when set
 }
 
 func freeAddr(t *testing.T) string {
@@ -55,6 +56,7 @@ func (c *child) start() {
 	c.cmd = exec.Command(os.Args[0], "serve")
 	c.cmd.Env = append(os.Environ(), c.env...)
 	c.cmd.Env = append(c.cmd.Env, "PIPEBOT_TEST_CHILD=1", "PIPEBOT_LISTEN_ADDR="+c.addr)
+	c.cmd.Stderr = c.stderr
 	if err := c.cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}

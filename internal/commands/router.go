@@ -263,7 +263,10 @@ func (r *Router) dispatch(ctx context.Context, req slackapp.Request, edit func(*
 
 	ctx, cancel := context.WithTimeout(ctx, r.deps.Timeout)
 	defer cancel()
+	start := time.Now()
 	reply, err = r.run(ctx, cmd, call)
+	log.Info().Str("kind", req.Kind.String()).Str("project", call.Project).Dur("took", time.Since(start)).
+		Bool("ok", err == nil).Msg("command")
 	if err != nil {
 		r.observe(cmd.Name, resultOf(err))
 		r.audit(log, call, "error: "+oneLine(userMessage(err)))

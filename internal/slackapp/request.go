@@ -139,6 +139,16 @@ func requestsFromInteraction(ic slack.InteractionCallback) []Request {
 			base.ThreadTS = ic.Container.ThreadTs
 		}
 		actions := ic.ActionCallback.BlockActions
+		if len(actions) == 0 {
+			// slack-go files an action without a block_id under
+			// AttachmentActions; Slack always sends block_id, but a
+			// payload without one is still a click on a button.
+			for _, a := range ic.ActionCallback.AttachmentActions {
+				if a != nil {
+					actions = append(actions, &slack.BlockAction{ActionID: a.Name, Value: a.Value})
+				}
+			}
+		}
 		out := make([]Request, 0, len(actions))
 		for i, a := range actions {
 			if a == nil {
