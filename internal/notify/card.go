@@ -28,6 +28,8 @@ type CardInput struct {
 	// LogTails are the last lines of failed jobs' logs by job id, from
 	// FailedJobTails; whoever renders a failed pipeline fills them.
 	LogTails map[int64][]string
+	// Children are the pipeline's child pipelines (children.go).
+	Children []ChildPipeline
 }
 
 // StatusEmoji is the emoji pipebot shows for a GitLab status.
@@ -216,6 +218,9 @@ func PipelineCard(in CardInput) Message {
 
 	if stages := stageLine(in.Jobs); stages != "" {
 		blocks = append(blocks, Section(stages))
+	}
+	if line := childLine(in.Children); line != "" {
+		blocks = append(blocks, Section(line))
 	}
 	if p.YAMLErrors != "" {
 		blocks = append(blocks, Section(":warning: "+Escape(p.YAMLErrors)))

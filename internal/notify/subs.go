@@ -33,6 +33,7 @@ type subStore interface {
 	RecordRefStatus(projectID int64, ref string, pipelineID int64, status string) (string, error)
 	SubCard(k state.SubCardKey) (state.SubCard, bool, error)
 	UpdateSubCard(k state.SubCardKey, fn func(*state.SubCard, bool) error) (state.SubCard, error)
+	SubCards() ([]state.SubCard, error)
 	PruneSubCards(cutoff time.Time) (int, error)
 	GroupProjects(group string) (state.GroupProjects, bool, error)
 	SetGroupProjects(g state.GroupProjects) error
@@ -72,6 +73,7 @@ type subState struct {
 	lastPoll map[int64]time.Time // project id -> last poll
 	mentions map[int64]mention   // GitLab user id
 	locks    sync.Map            // state.SubCardKey -> *sync.Mutex
+	parents  sync.Map            // child pipeline id -> parent pipeline id (children.go)
 
 	lastHousekeep time.Time
 }
@@ -362,8 +364,15 @@ func (w *Watcher) fanOutPolled(ctx context.Context, pid int64, subs []projectSub
 // one card per channel, posted when the state is an event a subscription in
 // the channel asks for, then updated in place; the end goes into its thread.
 func (w *Watcher) feedSubs(ctx context.Context, pid int64, subs []projectSub, p gitlab.Pipeline) error {
+	if p.Source == SourceParent {
+		// A child's status shows on its parent's card.
+		if err := w.foldChild(ctx, pid, subs, p); err != nil {
+			w.log.Warn().Err(err).Int64("pipeline_id", p.ID).Msg("fold child pipeline into its parent")
+		}
+	}
 	prev := ""
-	if p.Status == gitlab.StatusSuccess || p.Status == gitlab.StatusFailed {
+	// A child's result says nothing about its ref: it is not fixed or broken.
+	if p.Source != SourceParent && (p.Status == gitlab.StatusSuccess || p.Status == gitlab.StatusFailed) {
 		var err error
 		if prev, err = w.subs.RecordRefStatus(pid, p.Ref, p.ID, string(p.Status)); err != nil {
 			return err
@@ -475,8 +484,8 @@ func (w *Watcher) deliverSubCard(ctx context.Context, channel string, subs []pro
 	if err != nil {
 		return fmt.Errorf("jobs of pipeline %d: %w", p.ID, err)
 	}
-	in := CardInput{Project: subs[0].path, Pipeline: p, Jobs: jobs, Now: w.cfg.Now()}
-	status := string(p.Status)
+	in := CardInput{Project: subs[0].path, Pipeline: p, Jobs: jobs, Now: w.cfg.Now(), Children: w.children(ctx, pid, p)}
+	status := cardStatus(in)
 
 	if !found || card.CardPending {
 		lookup := found
@@ -557,7 +566,7 @@ func (w *Watcher) postSubCard(ctx context.Context, card state.SubCard, in CardIn
 	}
 	return w.subs.UpdateSubCard(card.Key(), func(c *state.SubCard, _ bool) error {
 		c.MessageTS, c.CardPending = ts, false
-		c.LastStatus = string(in.Pipeline.Status)
+		c.LastStatus = cardStatus(in)
 		if found {
 			c.LastStatus = "" // the found card may be stale: update it next
 		}
@@ -595,7 +604,7 @@ func (w *Watcher) deliverSubFinal(ctx context.Context, card state.SubCard, in Ca
 	}
 	_, err = w.subs.UpdateSubCard(card.Key(), func(c *state.SubCard, _ bool) error {
 		c.FinalState = state.FinalPosted
-		c.LastStatus = string(in.Pipeline.Status)
+		c.LastStatus = cardStatus(in)
 		return nil
 	})
 	return err

@@ -187,6 +187,11 @@ func (w *Watcher) Watch(ctx context.Context, req WatchRequest) (state.Watch, err
 		return existing, w.render(ctx, existing, req.Pipeline)
 	}
 
+	if req.CardTS == "" {
+		if wt, ok, err := w.adoptSubCard(ctx, req, now); ok || err != nil {
+			return wt, err
+		}
+	}
 	if req.CardTS != "" {
 		wt, err := w.reuseCard(ctx, req, now)
 		if err == nil || !errors.Is(err, ErrMessageNotFound) {
@@ -396,6 +401,7 @@ func (w *Watcher) deliverFinal(ctx context.Context, wt state.Watch, in CardInput
 			return fmt.Errorf("post final reply: %w", err)
 		}
 	}
+	w.handOverToSubs(wt, string(in.Pipeline.Status))
 	if err := w.cfg.Store.DeleteWatch(wt.Key()); err != nil {
 		return fmt.Errorf("close watch: %w", err)
 	}

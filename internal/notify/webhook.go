@@ -59,6 +59,8 @@ type hookEvent struct {
 	// fetch: the delivery says a pipeline changed but not how (Job Hook),
 	// so its state is read from GitLab.
 	fetch bool
+	// parentID is a child pipeline's parent in the same project, or 0.
+	parentID int64
 }
 
 // NewWebhook returns the intake. It does no I/O.
@@ -294,6 +296,13 @@ type hookPayload struct {
 	Builds []struct {
 		ID int64 `json:"id"`
 	} `json:"builds"`
+	// A child pipeline's parent.
+	SourcePipeline *struct {
+		PipelineID int64 `json:"pipeline_id"`
+		Project    struct {
+			ID int64 `json:"id"`
+		} `json:"project"`
+	} `json:"source_pipeline"`
 	// Job Hook fields.
 	PipelineID  int64  `json:"pipeline_id"`
 	ProjectID   int64  `json:"project_id"`
@@ -311,7 +320,11 @@ func parseHook(kind string, body []byte) (hookEvent, error) {
 		if p.ProjectID <= 0 || p.PipelineID <= 0 {
 			return hookEvent{}, errNotAHook
 		}
-		return hookEvent{projectID: p.ProjectID, pipeline: gitlab.Pipeline{ID: p.PipelineID, ProjectID: p.ProjectID}, fetch: true}, nil
+		ev := hookEvent{projectID: p.ProjectID, pipeline: gitlab.Pipeline{ID: p.PipelineID, ProjectID: p.ProjectID}, fetch: true}
+		if sp := p.SourcePipeline; sp != nil && sp.PipelineID > 0 && (sp.Project.ID == 0 || sp.Project.ID == p.ProjectID) {
+			ev.parentID = sp.PipelineID
+		}
+		return ev, nil
 	}
 	a := p.Attrs
 	if p.ObjectKind != "pipeline" || a.ID <= 0 || p.Project.ID <= 0 || a.Status == "" {
@@ -337,7 +350,11 @@ func parseHook(kind string, body []byte) (hookEvent, error) {
 	for _, b := range p.Builds {
 		maxJob = max(maxJob, b.ID)
 	}
-	return hookEvent{projectID: p.Project.ID, project: p.Project.PathWithNamespace, pipeline: pl, maxJob: maxJob}, nil
+	ev := hookEvent{projectID: p.Project.ID, project: p.Project.PathWithNamespace, pipeline: pl, maxJob: maxJob}
+	if sp := p.SourcePipeline; sp != nil && sp.PipelineID > 0 && (sp.Project.ID == 0 || sp.Project.ID == p.Project.ID) {
+		ev.parentID = sp.PipelineID
+	}
+	return ev, nil
 }
 
 // statusRank orders a pipeline's statuses along its life, for telling an
@@ -374,6 +391,9 @@ func staleEvent(old seenState, ev hookEvent) bool {
 // against GitLab.
 func (w *Watcher) hookPipeline(ctx context.Context, ev hookEvent) error {
 	pid := ev.projectID
+	if ev.parentID > 0 {
+		w.ss.parents.Store(ev.pipeline.ID, ev.parentID)
+	}
 	w.ss.mu.Lock()
 	w.ss.hookAt[pid] = w.cfg.Now()
 	old, seen := w.ss.seen[ev.pipeline.ID]
