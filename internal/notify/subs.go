@@ -485,6 +485,9 @@ func (w *Watcher) deliverSubCard(ctx context.Context, channel string, subs []pro
 		return fmt.Errorf("jobs of pipeline %d: %w", p.ID, err)
 	}
 	in := CardInput{Project: subs[0].path, Pipeline: p, Jobs: jobs, Now: w.cfg.Now(), Children: w.children(ctx, pid, p)}
+	if p.Status == gitlab.StatusFailed {
+		in.LogTails = FailedJobTails(ctx, w.cfg.GitLab, idString(pid), jobs)
+	}
 	status := cardStatus(in)
 
 	if !found || card.CardPending {
