@@ -325,14 +325,22 @@ func (w *Watcher) pollDue(pid int64) bool {
 	return true
 }
 
-// changed records p as seen and reports whether its status differs from
-// what was seen last.
+// changed reports whether p's status differs from what was last delivered.
+// It records nothing: markSeen does, once the state is delivered, so that a
+// delivery that failed (Slack 5xx, a timeout) is tried again next poll.
 func (w *Watcher) changed(p gitlab.Pipeline) bool {
 	w.ss.mu.Lock()
 	defer w.ss.mu.Unlock()
 	old, ok := w.ss.seen[p.ID]
-	w.ss.seen[p.ID] = seenState{status: p.Status, maxJob: old.maxJob, at: w.cfg.Now()}
 	return !ok || old.status != p.Status
+}
+
+// markSeen records p's status as delivered.
+func (w *Watcher) markSeen(p gitlab.Pipeline) {
+	w.ss.mu.Lock()
+	defer w.ss.mu.Unlock()
+	old := w.ss.seen[p.ID]
+	w.ss.seen[p.ID] = seenState{status: p.Status, maxJob: old.maxJob, at: w.cfg.Now()}
 }
 
 func (w *Watcher) pruneSeen() {
@@ -347,7 +355,9 @@ func (w *Watcher) pruneSeen() {
 }
 
 // fanOutPolled feeds the pipelines one poll listed to the project's
-// subscriptions; unchanged pipelines are skipped.
+// subscriptions; unchanged pipelines are skipped. A pipeline counts as seen
+// only once it was delivered: on an error it is fed again next poll (the
+// cursor does not move either).
 func (w *Watcher) fanOutPolled(ctx context.Context, pid int64, subs []projectSub, pipes []gitlab.Pipeline) error {
 	for _, p := range pipes {
 		if !w.changed(p) {
@@ -356,6 +366,7 @@ func (w *Watcher) fanOutPolled(ctx context.Context, pid int64, subs []projectSub
 		if err := w.feedSubs(ctx, pid, subs, p); err != nil {
 			return err
 		}
+		w.markSeen(p)
 	}
 	return nil
 }

@@ -1,6 +1,9 @@
 package notify
 
 import (
+	"context"
+	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -23,5 +26,60 @@ func TestSubscriptionCardShowsTheFailedJobsLastLogLines(t *testing.T) {
 	card := h.card()
 	if !strings.Contains(blocksText(card.Blocks), "SENTINEL-TAIL") {
 		t.Errorf("subscription card of a failed pipeline lacks its failed job's log tail: %s", card.Blocks)
+	}
+}
+
+// failPosts fails the next n posts as a Slack 5xx or a timeout would,
+// posting nothing.
+type failPosts struct {
+	poster
+	n int
+}
+
+func (f *failPosts) Post(ctx context.Context, channel string, m Message) (string, error) {
+	if f.n > 0 {
+		f.n--
+		return "", errors.New("slack: 503 service unavailable")
+	}
+	return f.poster.Post(ctx, channel, m)
+}
+
+func TestSlackFailureIsRetriedNotLost(t *testing.T) {
+	for _, via := range []string{"poll", "webhook"} {
+		t.Run(via, func(t *testing.T) {
+			h := newHarness(t, failingJobs)
+			h.subscribe(SubscribeRequest{})
+			h.setPoster(&failPosts{poster: h.slack, n: 1})
+			wh, url := h.webhook()
+			id := h.sim.CreatePipeline(projectID, "main", "push", 1)
+			h.sim.Finish(projectID, id)
+			h.clock.Add(time.Second)
+			if via == "poll" {
+				if err := h.tick(); err == nil {
+					t.Fatal("tick should report Slack's failure")
+				}
+			} else {
+				d, _ := h.sim.PipelineHook(projectID, id)
+				if code := send(t, url, hookSecret, d); code != http.StatusOK {
+					t.Fatalf("delivery answered %d", code)
+				}
+				if err := wh.Drain(context.Background()); err == nil {
+					t.Fatal("drain should report Slack's failure")
+				}
+			}
+			if n := len(h.topLevel()); n != 0 {
+				t.Fatalf("cards after the failed post: %d", n)
+			}
+			h.clock.Add(time.Second)
+			if err := h.tick(); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := h.cardFor(id); !ok {
+				t.Fatal("the failure was lost: no card after Slack recovered")
+			}
+			if n := len(h.thread()); n != 1 {
+				t.Errorf("thread replies: %d, want 1", n)
+			}
+		})
 	}
 }

@@ -426,9 +426,16 @@ func (w *Watcher) hookPipeline(ctx context.Context, ev hookEvent) error {
 		}
 		p = full
 	}
-	w.ss.mu.Lock()
-	w.ss.seen[p.ID] = seenState{status: p.Status, maxJob: max(ev.maxJob, old.maxJob), hook: !fetch, at: w.cfg.Now()}
-	w.ss.mu.Unlock()
+	// Recorded only once delivered: when Slack fails, the next poll (or
+	// delivery) still sees a change and tries again.
+	done := func() {
+		w.ss.mu.Lock()
+		defer w.ss.mu.Unlock()
+		if cur, ok := w.ss.seen[p.ID]; ok != seen || cur != old {
+			return // delivered meanwhile by a poll or another event: theirs stands
+		}
+		w.ss.seen[p.ID] = seenState{status: p.Status, maxJob: max(ev.maxJob, old.maxJob), hook: !fetch, at: w.cfg.Now()}
+	}
 
 	watches, err := w.cfg.Store.Watches()
 	if err != nil {
@@ -446,8 +453,11 @@ func (w *Watcher) hookPipeline(ctx context.Context, ev hookEvent) error {
 	if err != nil {
 		return err
 	}
-	if len(subs[pid]) == 0 {
-		return nil
+	if len(subs[pid]) > 0 {
+		if err := w.feedSubs(ctx, pid, subs[pid], p); err != nil {
+			return err
+		}
 	}
-	return w.feedSubs(ctx, pid, subs[pid], p)
+	done()
+	return nil
 }
