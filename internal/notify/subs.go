@@ -484,6 +484,8 @@ func (w *Watcher) deliverSubCard(ctx context.Context, channel string, subs []pro
 		return err
 	}
 	if !found && !want {
+		// No card, none wanted: keep no lock for it either.
+		w.ss.locks.Delete(k)
 		return nil
 	}
 	jobs, err := w.cfg.GitLab.PipelineJobs(ctx, idString(pid), p.ID, gitlab.ListJobsOptions{Limit: 100})
@@ -537,7 +539,12 @@ func (w *Watcher) deliverSubCard(ctx context.Context, channel string, subs []pro
 		}
 	}
 	if p.Status.Finished() && card.FinalState != state.FinalPosted {
-		return w.deliverSubFinal(ctx, card, in, subs)
+		if err := w.deliverSubFinal(ctx, card, in, subs); err != nil {
+			return err
+		}
+		// Done until a retry reopens it: its lock goes, as a watch's does
+		// when it ends.
+		w.ss.locks.Delete(k)
 	}
 	return nil
 }
@@ -742,4 +749,19 @@ func (w *Watcher) housekeep() {
 	if _, err := w.subs.PruneSubCards(now.Add(-subCardKeep)); err != nil {
 		w.log.Warn().Err(err).Msg("prune subscription cards")
 	}
+	w.pruneSubLocks()
+}
+
+// pruneSubLocks forgets the locks of cards that are gone or whose final
+// reply is posted, which deliverSubCard missed (it returned early on an
+// error).
+func (w *Watcher) pruneSubLocks() {
+	w.ss.locks.Range(func(key, _ any) bool {
+		k := key.(state.SubCardKey)
+		c, found, err := w.subs.SubCard(k)
+		if err == nil && (!found || c.FinalState == state.FinalPosted) {
+			w.ss.locks.Delete(k)
+		}
+		return true
+	})
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pipebot/pipebot/internal/state"
 )
 
 func TestSubscriptionCardShowsTheFailedJobsLastLogLines(t *testing.T) {
@@ -81,5 +83,34 @@ func TestSlackFailureIsRetriedNotLost(t *testing.T) {
 				t.Errorf("thread replies: %d, want 1", n)
 			}
 		})
+	}
+}
+
+func subLocks(w *Watcher) int {
+	n := 0
+	w.ss.locks.Range(func(_, _ any) bool { n++; return true })
+	return n
+}
+
+func TestSubscriptionCardLocksAreDroppedOnceDone(t *testing.T) {
+	h := newHarness(t, passingJobs)
+	h.subscribe(SubscribeRequest{On: "failed"})
+	h.run(projectID, "main") // a success: no card wanted
+	setJobs(h, failingJobs)
+	id := h.run(projectID, "main") // a failure: a card and its final reply
+	if _, ok := h.cardFor(id); !ok {
+		t.Fatal("no card for the failure")
+	}
+	if n := subLocks(h.w); n != 0 {
+		t.Errorf("card locks kept after the pipelines ended: %d, want 0", n)
+	}
+	// A lock left behind by an error is swept by housekeeping.
+	h.w.lockSub(state.SubCardKey{Channel: testChannel, ProjectID: projectID, PipelineID: id})()
+	h.clock.Add(2 * time.Hour)
+	if err := h.tick(); err != nil {
+		t.Fatal(err)
+	}
+	if n := subLocks(h.w); n != 0 {
+		t.Errorf("housekeeping kept %d locks of finished cards", n)
 	}
 }
