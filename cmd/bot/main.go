@@ -200,6 +200,7 @@ func serve(ctx context.Context, stderr io.Writer) error {
 		hook := notify.NewWebhook(notify.WebhookConfig{
 			Secret: cfg.GitLabWebhookSecret, Watcher: a.watcher, Logger: log, Observe: m.WebhookReceived,
 			Once: func(key string) (bool, error) { return a.store.MarkOnce("gitlab-hook", key, 24*time.Hour) },
+			Seen: func(key string) (bool, error) { return a.store.OnceMarked("gitlab-hook", key) },
 		})
 		mux.Handle("POST /gitlab/webhook", hook)
 		// Accepted deliveries are worked off on shutdown, before the store

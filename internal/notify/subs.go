@@ -325,14 +325,22 @@ func (w *Watcher) pollDue(pid int64) bool {
 	return true
 }
 
-// changed records p as seen and reports whether its status differs from
-// what was seen last.
+// changed reports whether p's status differs from what was last delivered.
+// It records nothing: markSeen does, once the state is delivered, so that a
+// delivery that failed (Slack 5xx, a timeout) is tried again next poll.
 func (w *Watcher) changed(p gitlab.Pipeline) bool {
 	w.ss.mu.Lock()
 	defer w.ss.mu.Unlock()
 	old, ok := w.ss.seen[p.ID]
-	w.ss.seen[p.ID] = seenState{status: p.Status, maxJob: old.maxJob, at: w.cfg.Now()}
 	return !ok || old.status != p.Status
+}
+
+// markSeen records p's status as delivered.
+func (w *Watcher) markSeen(p gitlab.Pipeline) {
+	w.ss.mu.Lock()
+	defer w.ss.mu.Unlock()
+	old := w.ss.seen[p.ID]
+	w.ss.seen[p.ID] = seenState{status: p.Status, maxJob: old.maxJob, at: w.cfg.Now()}
 }
 
 func (w *Watcher) pruneSeen() {
@@ -347,7 +355,9 @@ func (w *Watcher) pruneSeen() {
 }
 
 // fanOutPolled feeds the pipelines one poll listed to the project's
-// subscriptions; unchanged pipelines are skipped.
+// subscriptions; unchanged pipelines are skipped. A pipeline counts as seen
+// only once it was delivered: on an error it is fed again next poll (the
+// cursor does not move either).
 func (w *Watcher) fanOutPolled(ctx context.Context, pid int64, subs []projectSub, pipes []gitlab.Pipeline) error {
 	for _, p := range pipes {
 		if !w.changed(p) {
@@ -356,6 +366,7 @@ func (w *Watcher) fanOutPolled(ctx context.Context, pid int64, subs []projectSub
 		if err := w.feedSubs(ctx, pid, subs, p); err != nil {
 			return err
 		}
+		w.markSeen(p)
 	}
 	return nil
 }
@@ -473,6 +484,8 @@ func (w *Watcher) deliverSubCard(ctx context.Context, channel string, subs []pro
 		return err
 	}
 	if !found && !want {
+		// No card, none wanted: keep no lock for it either.
+		w.ss.locks.Delete(k)
 		return nil
 	}
 	jobs, err := w.cfg.GitLab.PipelineJobs(ctx, idString(pid), p.ID, gitlab.ListJobsOptions{Limit: 100})
@@ -485,6 +498,9 @@ func (w *Watcher) deliverSubCard(ctx context.Context, channel string, subs []pro
 		return fmt.Errorf("jobs of pipeline %d: %w", p.ID, err)
 	}
 	in := CardInput{Project: subs[0].path, Pipeline: p, Jobs: jobs, Now: w.cfg.Now(), Children: w.children(ctx, pid, p)}
+	if p.Status == gitlab.StatusFailed {
+		in.LogTails = FailedJobTails(ctx, w.cfg.GitLab, idString(pid), jobs)
+	}
 	status := cardStatus(in)
 
 	if !found || card.CardPending {
@@ -523,7 +539,12 @@ func (w *Watcher) deliverSubCard(ctx context.Context, channel string, subs []pro
 		}
 	}
 	if p.Status.Finished() && card.FinalState != state.FinalPosted {
-		return w.deliverSubFinal(ctx, card, in, subs)
+		if err := w.deliverSubFinal(ctx, card, in, subs); err != nil {
+			return err
+		}
+		// Done until a retry reopens it: its lock goes, as a watch's does
+		// when it ends.
+		w.ss.locks.Delete(k)
 	}
 	return nil
 }
@@ -728,4 +749,19 @@ func (w *Watcher) housekeep() {
 	if _, err := w.subs.PruneSubCards(now.Add(-subCardKeep)); err != nil {
 		w.log.Warn().Err(err).Msg("prune subscription cards")
 	}
+	w.pruneSubLocks()
+}
+
+// pruneSubLocks forgets the locks of cards that are gone or whose final
+// reply is posted, which deliverSubCard missed (it returned early on an
+// error).
+func (w *Watcher) pruneSubLocks() {
+	w.ss.locks.Range(func(key, _ any) bool {
+		k := key.(state.SubCardKey)
+		c, found, err := w.subs.SubCard(k)
+		if err == nil && (!found || c.FinalState == state.FinalPosted) {
+			w.ss.locks.Delete(k)
+		}
+		return true
+	})
 }

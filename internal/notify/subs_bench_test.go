@@ -101,7 +101,8 @@ func BenchmarkWebhookToSlackLatency(b *testing.B) {
 	r := newBenchRig(b, 1)
 	r.addSubs(b, 1, 1)
 	wh := NewWebhook(WebhookConfig{Secret: hookSecret, Watcher: r.w, Logger: zerolog.Nop(),
-		Once: func(k string) (bool, error) { return r.store.MarkOnce("gitlab-hook", k, time.Hour) }})
+		Once: func(k string) (bool, error) { return r.store.MarkOnce("gitlab-hook", k, time.Hour) },
+		Seen: func(k string) (bool, error) { return r.store.OnceMarked("gitlab-hook", k) }})
 	srv := httptest.NewServer(wh)
 	b.Cleanup(srv.Close)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -24,8 +24,15 @@ type WebhookConfig struct {
 	// Secret is the expected X-Gitlab-Token (GITLAB_WEBHOOK_SECRET).
 	Secret  string
 	Watcher *Watcher
-	// Once records a delivery key and reports whether it is new (state.MarkOnce).
+	// Once records a delivery key as processed (state.MarkOnce); it is
+	// called once the delivery was processed, not when it is queued: the
+	// queue is in memory, and a delivery lost in a crash must be taken when
+	// GitLab sends it again.
 	Once func(key string) (bool, error)
+	// Seen reports whether a delivery key was processed already
+	// (state.OnceMarked), checked when a delivery arrives. Duplicates that
+	// arrive while the first is still queued are caught in memory.
+	Seen func(key string) (bool, error)
 	// Observe, when set, counts deliveries by event and result.
 	Observe func(event, result string)
 	// MaxQueue bounds the pipelines waiting to be processed; default 1000.
@@ -37,7 +44,9 @@ type WebhookConfig struct {
 
 // Webhook is POST /gitlab/webhook: it checks the token, drops duplicate
 // deliveries, queues the pipeline and answers 200 at once; Run processes the
-// queue through the watcher, the same way as a poll. Events for one
+// queue through the watcher, the same way as a poll. A delivery is recorded
+// as processed (Once) only after it was: one accepted but lost in a crash is
+// taken again when GitLab resends it. Events for one
 // pipeline that wait in the queue are coalesced to the newest.
 type Webhook struct {
 	cfg    WebhookConfig
@@ -48,6 +57,9 @@ type Webhook struct {
 	pending map[int64]hookEvent // pipeline id
 	order   []int64
 	signal  chan struct{}
+	// inflight holds the delivery keys queued or being processed, not yet
+	// recorded through Once.
+	inflight map[string]struct{}
 }
 
 // hookEvent is one queued pipeline state from a delivery.
@@ -61,6 +73,9 @@ type hookEvent struct {
 	fetch bool
 	// parentID is a child pipeline's parent in the same project, or 0.
 	parentID int64
+	// keys are the delivery keys of the deliveries coalesced into this event,
+	// recorded as processed once it was.
+	keys []string
 }
 
 // NewWebhook returns the intake. It does no I/O.
@@ -75,6 +90,7 @@ func NewWebhook(cfg WebhookConfig) *Webhook {
 		cfg: cfg, log: cfg.Logger.With().Str("component", "webhook").Logger(),
 		secret:  sha256.Sum256([]byte(cfg.Secret)),
 		pending: map[int64]hookEvent{}, signal: make(chan struct{}, 1),
+		inflight: map[string]struct{}{},
 	}
 }
 
@@ -127,12 +143,12 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "busy", http.StatusServiceUnavailable)
 		return
 	}
-	if h.duplicate(r) {
+	ev.keys = deliveryKeys(r)
+	if !h.enqueue(ev) {
 		h.observe(kind, "duplicate")
 		_, _ = io.WriteString(w, "duplicate\n")
 		return
 	}
-	h.enqueue(ev)
 	h.observe(kind, "queued")
 	_, _ = io.WriteString(w, "ok\n")
 }
@@ -147,28 +163,56 @@ func eventKind(event string) string {
 	return "other"
 }
 
-// duplicate records the delivery's Idempotency-Key and X-Gitlab-Event-UUID
-// and reports whether either was seen before: GitLab resends a delivery with
-// the same keys.
-func (h *Webhook) duplicate(r *http.Request) bool {
-	if h.cfg.Once == nil {
-		return false
-	}
-	dup := false
+// deliveryKeys are the delivery's Idempotency-Key and X-Gitlab-Event-UUID:
+// GitLab resends a delivery with the same keys.
+func deliveryKeys(r *http.Request) []string {
+	var keys []string
 	for _, k := range []string{"idem:" + r.Header.Get("Idempotency-Key"), "uuid:" + r.Header.Get("X-Gitlab-Event-UUID")} {
-		if strings.HasSuffix(k, ":") {
+		if !strings.HasSuffix(k, ":") {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// duplicateLocked reports whether a delivery with one of keys is queued or
+// being processed (in memory) or was processed (Seen). h.mu is held.
+func (h *Webhook) duplicateLocked(keys []string) bool {
+	for _, k := range keys {
+		if _, ok := h.inflight[k]; ok {
+			return true
+		}
+		if h.cfg.Seen == nil {
 			continue
 		}
-		first, err := h.cfg.Once(k)
+		seen, err := h.cfg.Seen(k)
 		if err != nil {
 			h.log.Error().Err(err).Msg("dedupe marker")
 			continue
 		}
-		if !first {
-			dup = true
+		if seen {
+			return true
 		}
 	}
-	return dup
+	return false
+}
+
+// settle ends the keys' stay in memory; when the event was processed they
+// are recorded through Once, so that a later resend is a duplicate. A failed
+// event's keys are not recorded: GitLab's resend is taken.
+func (h *Webhook) settle(keys []string, processed bool) {
+	if processed && h.cfg.Once != nil {
+		for _, k := range keys {
+			if _, err := h.cfg.Once(k); err != nil {
+				h.log.Error().Err(err).Msg("dedupe marker")
+			}
+		}
+	}
+	h.mu.Lock()
+	for _, k := range keys {
+		delete(h.inflight, k)
+	}
+	h.mu.Unlock()
 }
 
 func (h *Webhook) full(pipelineID int64) bool {
@@ -178,9 +222,23 @@ func (h *Webhook) full(pipelineID int64) bool {
 	return !queued && len(h.order) >= h.cfg.MaxQueue
 }
 
-func (h *Webhook) enqueue(ev hookEvent) {
+// enqueue queues ev unless it is a duplicate delivery, and reports whether
+// it did.
+func (h *Webhook) enqueue(ev hookEvent) bool {
 	h.mu.Lock()
+	if h.duplicateLocked(ev.keys) {
+		h.mu.Unlock()
+		return false
+	}
+	for _, k := range ev.keys {
+		h.inflight[k] = struct{}{}
+	}
 	old, queued := h.pending[ev.pipeline.ID]
+	if queued {
+		// Whichever state wins, both deliveries are processed with it.
+		ev.keys = append(append([]string(nil), old.keys...), ev.keys...)
+		old.keys = ev.keys
+	}
 	switch {
 	case !queued:
 		h.order = append(h.order, ev.pipeline.ID)
@@ -190,12 +248,15 @@ func (h *Webhook) enqueue(ev hookEvent) {
 		h.pending[ev.pipeline.ID] = old
 	case old.fetch || !staleEvent(seenState{status: old.pipeline.Status, maxJob: old.maxJob, hook: true}, ev):
 		h.pending[ev.pipeline.ID] = ev
+	default:
+		h.pending[ev.pipeline.ID] = old // older state, its keys added
 	}
 	h.mu.Unlock()
 	select {
 	case h.signal <- struct{}{}:
 	default:
 	}
+	return true
 }
 
 func (h *Webhook) next() (hookEvent, bool) {
@@ -219,7 +280,9 @@ func (h *Webhook) Drain(ctx context.Context) error {
 		if !ok {
 			return first
 		}
-		if err := h.cfg.Watcher.hookPipeline(ctx, ev); err != nil {
+		err := h.cfg.Watcher.hookPipeline(ctx, ev)
+		h.settle(ev.keys, err == nil)
+		if err != nil {
 			h.log.Warn().Err(err).Int64("project_id", ev.projectID).Int64("pipeline_id", ev.pipeline.ID).Msg("webhook event")
 			if first == nil {
 				first = err
@@ -426,9 +489,16 @@ func (w *Watcher) hookPipeline(ctx context.Context, ev hookEvent) error {
 		}
 		p = full
 	}
-	w.ss.mu.Lock()
-	w.ss.seen[p.ID] = seenState{status: p.Status, maxJob: max(ev.maxJob, old.maxJob), hook: !fetch, at: w.cfg.Now()}
-	w.ss.mu.Unlock()
+	// Recorded only once delivered: when Slack fails, the next poll (or
+	// delivery) still sees a change and tries again.
+	done := func() {
+		w.ss.mu.Lock()
+		defer w.ss.mu.Unlock()
+		if cur, ok := w.ss.seen[p.ID]; ok != seen || cur != old {
+			return // delivered meanwhile by a poll or another event: theirs stands
+		}
+		w.ss.seen[p.ID] = seenState{status: p.Status, maxJob: max(ev.maxJob, old.maxJob), hook: !fetch, at: w.cfg.Now()}
+	}
 
 	watches, err := w.cfg.Store.Watches()
 	if err != nil {
@@ -446,8 +516,11 @@ func (w *Watcher) hookPipeline(ctx context.Context, ev hookEvent) error {
 	if err != nil {
 		return err
 	}
-	if len(subs[pid]) == 0 {
-		return nil
+	if len(subs[pid]) > 0 {
+		if err := w.feedSubs(ctx, pid, subs[pid], p); err != nil {
+			return err
+		}
 	}
-	return w.feedSubs(ctx, pid, subs[pid], p)
+	done()
+	return nil
 }

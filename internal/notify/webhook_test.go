@@ -22,6 +22,7 @@ func (h *harness) webhook() (*Webhook, string) {
 	wh := NewWebhook(WebhookConfig{
 		Secret: hookSecret, Watcher: h.w, Logger: zerolog.Nop(),
 		Once: func(k string) (bool, error) { return h.store.MarkOnce("gitlab-hook", k, 24*time.Hour) },
+		Seen: func(k string) (bool, error) { return h.store.OnceMarked("gitlab-hook", k) },
 	})
 	srv := httptest.NewServer(wh)
 	h.t.Cleanup(srv.Close)

@@ -186,8 +186,10 @@ func refStatusKey(projectID int64, ref string) ([]byte, error) {
 }
 
 // RecordRefStatus records that pipelineID finished with status on ref and
-// returns the status the ref had before that pipeline (Prev). A pipeline
-// older than the one recorded does not change the ref: the newest wins.
+// returns the status the ref had before that pipeline (Prev). When the
+// recorded pipeline ends again with another status (failed, retried,
+// succeeded), Prev is its own earlier end, so a retry that turns it green is
+// fixed and one that turns it red is broken. A pipeline older than the one recorded does not change the ref: the newest wins.
 func (s *Store) RecordRefStatus(projectID int64, ref string, pipelineID int64, status string) (prev string, err error) {
 	key, err := refStatusKey(projectID, ref)
 	if err != nil {
@@ -203,7 +205,12 @@ func (s *Store) RecordRefStatus(projectID int64, ref string, pipelineID int64, s
 		case !found:
 			r = RefStatus{ProjectID: projectID, Ref: ref, PipelineID: pipelineID, Status: status}
 		case pipelineID == r.PipelineID:
-			r.Status = status
+			// The same pipeline ended again (retried): its earlier end is
+			// what the ref was before this one. The same end seen again
+			// keeps its answer.
+			if status != r.Status {
+				r.Prev, r.Status = r.Status, status
+			}
 		case pipelineID > r.PipelineID:
 			r.Prev, r.Status, r.PipelineID = r.Status, status, pipelineID
 		default:

@@ -77,6 +77,10 @@ func TestRecordRefStatusGivesThePreviousEndOfTheRef(t *testing.T) {
 		{"the same pipeline seen again gives the same answer", 11, "success", "failed"},
 		{"an older pipeline ending late says nothing", 9, "success", ""},
 		{"next pipeline sees the success", 12, "failed", "success"},
+		{"the same pipeline retried to green sees its own failure", 12, "success", "failed"},
+		{"its green end seen again keeps the answer", 12, "success", "failed"},
+		{"the same pipeline retried to red sees its own success", 12, "failed", "success"},
+		{"the next pipeline sees the retried end", 14, "failed", "failed"},
 	}
 	for _, st := range steps {
 		prev, err := s.RecordRefStatus(7, "main", st.pipeline, st.status)
