@@ -70,7 +70,7 @@ func (r *Router) openVarForm(ctx context.Context, c *Call, owner gitlab.Variable
 		PrivateMetadata: string(meta),
 		Blocks: slack.Blocks{BlockSet: []slack.Block{
 			notify.Section(fmt.Sprintf("Value of `%s` for %s (scope `%s`). Only GitLab receives it; it is not posted anywhere.",
-				notify.Escape(key), notify.Escape(owner.String()), notify.Escape(c.Opt("scope", "*")))),
+				notify.Code(key), notify.Code(owner.String()), notify.Code(c.Opt("scope", "*")))),
 			slack.NewInputBlock(blockVarValue, slack.NewTextBlockObject(slack.PlainTextType, key, false, false), nil, input),
 		}},
 	}
