@@ -360,23 +360,26 @@ func (r *Router) jobLog(ctx context.Context, c *Call) (Reply, error) {
 	if len(lines) == 0 {
 		return TextReply("%s: the log is empty (the job has not started, or its log was erased).", header), nil
 	}
-	header += fmt.Sprintf(" — last %d lines of %s", len(lines), humanBytes(tail.Seen()))
+	sections, shown := logSections(lines, 20)
+	header += fmt.Sprintf(" — last %d lines of %s", shown, humanBytes(tail.Seen()))
 	blocks := []slack.Block{notify.Section(header)}
-	blocks = append(blocks, logSections(lines, 20)...)
+	blocks = append(blocks, sections...)
 	blocks = append(blocks, slack.NewActionBlock("job_log_actions",
 		notify.Button("job_log_file", "Whole log as a file", "job log "+jobRef(c.Project, j.ID)+" file")))
 	return Reply{Message: notify.Message{Text: fmt.Sprintf("Log of job #%d %s", j.ID, notify.Code(j.Name)), Blocks: blocks}}, nil
 }
 
 // logSections splits lines into code-block sections that fit Slack's 3000
-// characters per section, keeping the newest at most maxBlocks of them.
-func logSections(lines []string, maxBlocks int) []slack.Block {
-	const budget = 2400 // leaves room for escaping and the fences
+// characters per section, keeping the newest at most maxBlocks of them, and
+// says how many lines the sections show. Sizes are counted as rendered
+// (escapes and defused backticks included), so no section drops a line.
+func logSections(lines []string, maxBlocks int) ([]slack.Block, int) {
+	const budget = 2900 // a CodeBlock of 2990 bytes keeps 2978 for lines
 	var groups [][]string
 	var cur []string
 	size := 0
 	for _, l := range lines {
-		d := len(notify.Escape(l)) + 1
+		d := notify.CodeLineSize(l)
 		if size+d > budget && len(cur) > 0 {
 			groups = append(groups, cur)
 			cur, size = nil, 0
@@ -391,10 +394,13 @@ func logSections(lines []string, maxBlocks int) []slack.Block {
 		groups = groups[len(groups)-maxBlocks:]
 	}
 	out := make([]slack.Block, 0, len(groups))
+	shown := 0
 	for _, g := range groups {
-		out = append(out, notify.Section(notify.CodeBlock(g, 2990)))
+		block, n := notify.CodeBlockLines(g, 2990)
+		out = append(out, notify.Section(block))
+		shown += n
 	}
-	return out
+	return out, shown
 }
 
 func safeName(s string) string {
