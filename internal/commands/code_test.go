@@ -76,3 +76,35 @@ func TestGitLabNamesWithBackticksKeepCodeSpansClosed(t *testing.T) {
 		})
 	}
 }
+
+// TestUserAndGitLabTextNeverPingsInVariableAndTriggerAnswers: group paths,
+// scopes and trigger names typed by the user come back escaped, whether
+// GitLab finds them or not.
+func TestUserAndGitLabTextNeverPingsInVariableAndTriggerAnswers(t *testing.T) {
+	h := newHarness(t)
+	for _, cmd := range []string{
+		"var list group:&lt;!here&gt;",
+		"var list group:a/&lt;!channel&gt;",
+		"var show group:&lt;!here&gt; KEY",
+		"var show group/app KEY scope:&lt;!here&gt;",
+		"var delete group/app KEY scope:&lt;!here&gt; confirm:yes",
+		"trigger run group/app &lt;!here&gt; main",
+		`trigger run group/app "a` + "`" + `b &lt;!here&gt;" main`,
+	} {
+		t.Run(cmd, func(t *testing.T) {
+			r := h.router.Dispatch(t.Context(), h.req(admin, cmd))
+			texts := replyMrkdwn(t, r)
+			if len(strings.Join(texts, "")) == 0 {
+				t.Fatal("empty reply")
+			}
+			for _, s := range texts {
+				if strings.Contains(s, "<!here>") || strings.Contains(s, "<!channel>") {
+					t.Errorf("raw mention in %q", s)
+				}
+				if strings.Count(fencedBlock.ReplaceAllString(s, ""), "`")%2 != 0 {
+					t.Errorf("unbalanced backtick in %q", s)
+				}
+			}
+		})
+	}
+}

@@ -87,6 +87,11 @@ func (r *Router) varTarget(c *Call, want int) (gitlab.VariableOwner, []string, e
 		if owner.Path == "" || len(words) != want {
 			return owner, nil, usageError(c.Cmd, "With `group:` name no project; give `%s` %d more word(s).", c.Cmd.Name, want)
 		}
+		for _, seg := range strings.Split(owner.Path, "/") {
+			if !lexIsPathSegment(seg) {
+				return owner, nil, usageError(c.Cmd, "`group:%s` is not a group path.", notify.Code(truncateWord(g)))
+			}
+		}
 	case len(words) == want+1:
 		ref, ok := lexProjectRef(words[0])
 		if !ok {
@@ -126,7 +131,7 @@ func (r *Router) varList(ctx context.Context, c *Call) (Reply, error) {
 	}
 	vars, err := r.deps.GitLab.Variables(ctx, owner)
 	if err != nil {
-		return Reply{}, notFound(err, "%s", owner)
+		return Reply{}, notFound(err, "%s", notify.Escape(owner.String()))
 	}
 	if len(vars) == 0 {
 		return TextReply("%s has no CI/CD variables.", notify.Escape(owner.String())), nil
@@ -170,7 +175,7 @@ func (r *Router) varShow(ctx context.Context, c *Call) (Reply, error) {
 	}
 	v, err := r.deps.GitLab.Variable(ctx, owner, key, scope)
 	if err != nil {
-		return Reply{}, notFound(err, "the variable %s of %s%s", key, owner, scopeSuffix(scope))
+		return Reply{}, notFound(err, "the variable %s of %s%s", notify.Escape(key), notify.Escape(owner.String()), scopeSuffix(scope))
 	}
 	where := fmt.Sprintf("`%s` of %s (scope `%s`)", notify.Code(v.Key), notify.Code(owner.String()), notify.Code(v.EnvironmentScope))
 	switch {
@@ -265,7 +270,7 @@ func (r *Router) varSet(ctx context.Context, c *Call) (Reply, error) {
 	case created:
 		_, err = r.deps.GitLab.CreateVariable(ctx, owner, in)
 	case err != nil:
-		return Reply{}, notFound(err, "%s", owner)
+		return Reply{}, notFound(err, "%s", notify.Escape(owner.String()))
 	case in.MaskedAndHidden:
 		return Reply{}, userErrorf("`%s` already exists; GitLab lets a variable be hidden only when it is created. Delete it first, or use `masked:yes`.", notify.Code(in.Key))
 	default:
@@ -275,7 +280,7 @@ func (r *Router) varSet(ctx context.Context, c *Call) (Reply, error) {
 		return Reply{}, userErrorf("GitLab refused the value of `%s`: a masked value must be one line of at least 8 characters from the Base64 alphabet (letters, digits, `+ / = - _`) plus `@ : . ~` (with `raw:yes`, any 8 or more non-space characters).", notify.Code(in.Key))
 	}
 	if err != nil {
-		return Reply{}, notFound(err, "%s", owner)
+		return Reply{}, notFound(err, "%s", notify.Escape(owner.String()))
 	}
 	verb := "Updated"
 	if created {
@@ -294,7 +299,7 @@ func (r *Router) varDelete(ctx context.Context, c *Call) (Reply, error) {
 		return Reply{}, err
 	}
 	if err := r.deps.GitLab.DeleteVariable(ctx, owner, key, scope); err != nil {
-		return Reply{}, notFound(err, "the variable %s of %s%s", key, owner, scopeSuffix(scope))
+		return Reply{}, notFound(err, "the variable %s of %s%s", notify.Escape(key), notify.Escape(owner.String()), scopeSuffix(scope))
 	}
 	return TextReply("Deleted the variable `%s` of %s%s.", notify.Code(key), notify.Code(owner.String()), scopeSuffix(scope)), nil
 }
