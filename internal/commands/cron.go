@@ -195,7 +195,7 @@ func railsZone(name string) (iana, rails string, ok bool) {
 
 // escapeCode keeps user text from closing a `code` span or forming markup.
 func escapeCode(s string) string {
-	return strings.ReplaceAll(notify.Escape(truncateWord(s)), "`", "'")
+	return notify.Code(truncateWord(s))
 }
 
 // railsZones is ActiveSupport::TimeZone::MAPPING, the names GitLab's API

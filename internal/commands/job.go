@@ -148,7 +148,7 @@ func parseScope(c *Call) ([]gitlab.Status, error) {
 			known = known || k == s
 		}
 		if !known {
-			return nil, usageError(c.Cmd, "`%s` is not a job status (%s).", notify.Escape(s), strings.Join(jobStatuses, ", "))
+			return nil, usageError(c.Cmd, "`%s` is not a job status (%s).", notify.Code(s), strings.Join(jobStatuses, ", "))
 		}
 		out = append(out, gitlab.Status(s))
 	}
@@ -170,7 +170,7 @@ func (r *Router) jobList(ctx context.Context, c *Call) (Reply, error) {
 	if ps := c.Opt("pipeline", ""); ps != "" {
 		pid, ok := lexInt(ps)
 		if !ok {
-			return Reply{}, usageError(c.Cmd, "`pipeline:%s` needs a pipeline id (a positive number).", notify.Escape(ps))
+			return Reply{}, usageError(c.Cmd, "`pipeline:%s` needs a pipeline id (a positive number).", notify.Code(ps))
 		}
 		jobs, err = r.deps.GitLab.PipelineJobs(ctx, c.Project, pid, opt)
 		if err != nil {
@@ -205,8 +205,8 @@ func (r *Router) jobList(ctx context.Context, c *Call) (Reply, error) {
 
 // jobLine is one job in a list: status, link, name, stage, reason, time.
 func jobLine(j gitlab.Job) string {
-	line := fmt.Sprintf("%s %s `%s` (%s) %s", notify.StatusEmoji(j.Status), jobLink(j), notify.Escape(j.Name),
-		notify.Escape(j.Stage), notify.Escape(notify.StatusWord(j.Status)))
+	line := fmt.Sprintf("%s %s `%s` (%s) %s", notify.StatusEmoji(j.Status), jobLink(j), notify.Code(j.Name),
+		notify.Code(j.Stage), notify.Escape(notify.StatusWord(j.Status)))
 	if j.Status == gitlab.StatusFailed && j.FailureReason != "" {
 		line += " — " + notify.Escape(strings.ReplaceAll(j.FailureReason, "_", " "))
 	}
@@ -263,9 +263,9 @@ func (r *Router) jobShow(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	title := fmt.Sprintf("%s *Job %s* `%s` %s · %s", notify.StatusEmoji(j.Status), jobLink(j), notify.Escape(j.Name),
+	title := fmt.Sprintf("%s *Job %s* `%s` %s · %s", notify.StatusEmoji(j.Status), jobLink(j), notify.Code(j.Name),
 		notify.Escape(notify.StatusWord(j.Status)), notify.Escape(c.Project))
-	facts := []string{"stage " + notify.Escape(j.Stage), "ref `" + notify.Escape(j.Ref) + "`"}
+	facts := []string{"stage " + notify.Code(j.Stage), "ref `" + notify.Code(j.Ref) + "`"}
 	if j.PipelineID > 0 {
 		facts = append(facts, "pipeline #"+strconv.FormatInt(j.PipelineID, 10))
 	}
@@ -297,7 +297,7 @@ func (r *Router) jobShow(ctx context.Context, c *Call) (Reply, error) {
 	if actions := jobActions(c.Project, j); len(actions) > 0 {
 		blocks = append(blocks, slack.NewActionBlock("job_actions", actions...))
 	}
-	return Reply{Message: notify.Message{Text: fmt.Sprintf("Job #%d %s %s", j.ID, notify.Escape(j.Name), notify.StatusWord(j.Status)), Blocks: blocks}}, nil
+	return Reply{Message: notify.Message{Text: fmt.Sprintf("Job #%d %s %s", j.ID, notify.Code(j.Name), notify.StatusWord(j.Status)), Blocks: blocks}}, nil
 }
 
 // jobActions are the buttons that fit a job's state.
@@ -331,7 +331,7 @@ func (r *Router) jobLog(ctx context.Context, c *Call) (Reply, error) {
 	file := false
 	if a := c.Arg(1); a != "" {
 		if !strings.EqualFold(a, "file") {
-			return Reply{}, usageError(c.Cmd, "`%s`: after the job id only `file` may follow.", notify.Escape(truncateWord(a)))
+			return Reply{}, usageError(c.Cmd, "`%s`: after the job id only `file` may follow.", notify.Code(truncateWord(a)))
 		}
 		file = true
 	}
@@ -355,28 +355,31 @@ func (r *Router) jobLog(ctx context.Context, c *Call) (Reply, error) {
 	if _, err := r.deps.GitLab.JobTrace(ctx, c.Project, j.ID, tail, 0); err != nil {
 		return Reply{}, notFound(err, "the log of job #%d in %s", j.ID, c.Project)
 	}
-	header := fmt.Sprintf("%s *Log of job %s* `%s` %s", notify.StatusEmoji(j.Status), jobLink(j), notify.Escape(j.Name), notify.Escape(notify.StatusWord(j.Status)))
+	header := fmt.Sprintf("%s *Log of job %s* `%s` %s", notify.StatusEmoji(j.Status), jobLink(j), notify.Code(j.Name), notify.Code(notify.StatusWord(j.Status)))
 	lines := tail.Lines()
 	if len(lines) == 0 {
 		return TextReply("%s: the log is empty (the job has not started, or its log was erased).", header), nil
 	}
-	header += fmt.Sprintf(" — last %d lines of %s", len(lines), humanBytes(tail.Seen()))
+	sections, shown := logSections(lines, 20)
+	header += fmt.Sprintf(" — last %d lines of %s", shown, humanBytes(tail.Seen()))
 	blocks := []slack.Block{notify.Section(header)}
-	blocks = append(blocks, logSections(lines, 20)...)
+	blocks = append(blocks, sections...)
 	blocks = append(blocks, slack.NewActionBlock("job_log_actions",
 		notify.Button("job_log_file", "Whole log as a file", "job log "+jobRef(c.Project, j.ID)+" file")))
-	return Reply{Message: notify.Message{Text: fmt.Sprintf("Log of job #%d %s", j.ID, notify.Escape(j.Name)), Blocks: blocks}}, nil
+	return Reply{Message: notify.Message{Text: fmt.Sprintf("Log of job #%d %s", j.ID, notify.Code(j.Name)), Blocks: blocks}}, nil
 }
 
 // logSections splits lines into code-block sections that fit Slack's 3000
-// characters per section, keeping the newest at most maxBlocks of them.
-func logSections(lines []string, maxBlocks int) []slack.Block {
-	const budget = 2400 // leaves room for escaping and the fences
+// characters per section, keeping the newest at most maxBlocks of them, and
+// says how many lines the sections show. Sizes are counted as rendered
+// (escapes and defused backticks included), so no section drops a line.
+func logSections(lines []string, maxBlocks int) ([]slack.Block, int) {
+	const budget = 2900 // a CodeBlock of 2990 bytes keeps 2978 for lines
 	var groups [][]string
 	var cur []string
 	size := 0
 	for _, l := range lines {
-		d := len(notify.Escape(l)) + 1
+		d := notify.CodeLineSize(l)
 		if size+d > budget && len(cur) > 0 {
 			groups = append(groups, cur)
 			cur, size = nil, 0
@@ -391,10 +394,13 @@ func logSections(lines []string, maxBlocks int) []slack.Block {
 		groups = groups[len(groups)-maxBlocks:]
 	}
 	out := make([]slack.Block, 0, len(groups))
+	shown := 0
 	for _, g := range groups {
-		out = append(out, notify.Section(notify.CodeBlock(g, 2990)))
+		block, n := notify.CodeBlockLines(g, 2990)
+		out = append(out, notify.Section(block))
+		shown += n
 	}
-	return out
+	return out, shown
 }
 
 func safeName(s string) string {
@@ -417,7 +423,7 @@ func (r *Router) jobArtifacts(ctx context.Context, c *Call) (Reply, error) {
 	path := c.Opt("path", "")
 	if _, given := c.Opts["path"]; given {
 		if err := gitlab.CheckArtifactPath(path); err != nil {
-			return Reply{}, userErrorf("`path:%s` is not a file inside the archive: use a relative path without `..`, a leading `/`, backslashes or NUL (for example `path:build/app.txt`).", notify.Escape(truncateWord(strings.ReplaceAll(path, "\x00", "\\0"))))
+			return Reply{}, userErrorf("`path:%s` is not a file inside the archive: use a relative path without `..`, a leading `/`, backslashes or NUL (for example `path:build/app.txt`).", notify.Code(truncateWord(strings.ReplaceAll(path, "\x00", "\\0"))))
 		}
 	}
 	ref, name := c.Opt("ref", ""), c.Opt("job", "")
@@ -436,7 +442,7 @@ func (r *Router) jobArtifacts(ctx context.Context, c *Call) (Reply, error) {
 	}
 	if path == "" {
 		if !j.HasArtifacts {
-			return TextReply("Job %s `%s` has no artifacts archive (it may have expired or been erased).", jobLink(j), notify.Escape(j.Name)), nil
+			return TextReply("Job %s `%s` has no artifacts archive (it may have expired or been erased).", jobLink(j), notify.Code(j.Name)), nil
 		}
 		max := r.maxUpload()
 		if j.ArtifactsSize > max {
@@ -452,7 +458,7 @@ func (r *Router) jobArtifacts(ctx context.Context, c *Call) (Reply, error) {
 			return r.deps.GitLab.JobArtifacts(ctx, c.Project, j.ID, w, max)
 		})
 	}
-	return r.relay(ctx, c, j.WebURL+"/artifacts/file/"+escapePath(path), "`"+notify.Escape(path)+"`", notify.Upload{
+	return r.relay(ctx, c, j.WebURL+"/artifacts/file/"+escapePath(path), "`"+notify.Code(path)+"`", notify.Upload{
 		Filename: fileBase(path),
 		Title:    fmt.Sprintf("%s from job #%d %s (%s)", path, j.ID, j.Name, c.Project),
 	}, func(ctx context.Context, w io.Writer, max int64) (int64, error) {
@@ -466,14 +472,14 @@ func (r *Router) refArtifacts(ctx context.Context, c *Call, ref, name, path stri
 		return Reply{}, err
 	}
 	link := proj.WebURL + "/-/jobs/artifacts/" + url.PathEscape(ref) + "/download?job=" + url.QueryEscape(name)
-	what := fmt.Sprintf("the artifacts of `%s` on `%s`", notify.Escape(name), notify.Escape(ref))
+	what := fmt.Sprintf("the artifacts of `%s` on `%s`", notify.Code(name), notify.Code(ref))
 	up := notify.Upload{
 		Filename: fmt.Sprintf("%s-%s-artifacts.zip", safeName(name), safeName(ref)),
 		Title:    fmt.Sprintf("Artifacts of %s on %s (%s)", name, ref, proj.Path),
 	}
 	if path != "" {
 		link = proj.WebURL + "/-/jobs/artifacts/" + url.PathEscape(ref) + "/raw/" + escapePath(path) + "?job=" + url.QueryEscape(name)
-		what = fmt.Sprintf("`%s` from `%s` on `%s`", notify.Escape(path), notify.Escape(name), notify.Escape(ref))
+		what = fmt.Sprintf("`%s` from `%s` on `%s`", notify.Code(path), notify.Code(name), notify.Code(ref))
 		up = notify.Upload{Filename: fileBase(path), Title: fmt.Sprintf("%s from %s on %s (%s)", path, name, ref, proj.Path)}
 	}
 	return r.relay(ctx, c, link, what, up, func(ctx context.Context, w io.Writer, max int64) (int64, error) {
@@ -567,7 +573,7 @@ func (r *Router) jobKeep(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, notFound(err, "artifacts of job #%d in %s", id, c.Project)
 	}
-	return TextReply("The artifacts of job %s `%s` will be kept.", jobLink(j), notify.Escape(j.Name)), nil
+	return TextReply("The artifacts of job %s `%s` will be kept.", jobLink(j), notify.Code(j.Name)), nil
 }
 
 func (r *Router) jobRetry(ctx context.Context, c *Call) (Reply, error) {
@@ -579,7 +585,7 @@ func (r *Router) jobRetry(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, notFound(err, "job #%d in %s", id, c.Project)
 	}
-	return TextReply("Retrying job `%s` as %s (%s).", notify.Escape(j.Name), jobLink(j), notify.Escape(notify.StatusWord(j.Status))), nil
+	return TextReply("Retrying job `%s` as %s (%s).", notify.Code(j.Name), jobLink(j), notify.Code(notify.StatusWord(j.Status))), nil
 }
 
 func (r *Router) jobCancel(ctx context.Context, c *Call) (Reply, error) {
@@ -591,7 +597,7 @@ func (r *Router) jobCancel(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, notFound(err, "job #%d in %s", id, c.Project)
 	}
-	return TextReply("Canceled job %s `%s` (now %s).", jobLink(j), notify.Escape(j.Name), notify.Escape(notify.StatusWord(j.Status))), nil
+	return TextReply("Canceled job %s `%s` (now %s).", jobLink(j), notify.Code(j.Name), notify.Code(notify.StatusWord(j.Status))), nil
 }
 
 func (r *Router) jobPlay(ctx context.Context, c *Call) (Reply, error) {
@@ -611,7 +617,7 @@ func (r *Router) jobPlay(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, fmt.Errorf("pipeline of played job %d: %w", j.ID, err)
 	}
-	return r.watch(ctx, c, proj, p, "Playing `"+notify.Escape(j.Name)+"` in")
+	return r.watch(ctx, c, proj, p, "Playing `"+notify.Code(j.Name)+"` in")
 }
 
 func (r *Router) jobErase(ctx context.Context, c *Call) (Reply, error) {
@@ -623,5 +629,5 @@ func (r *Router) jobErase(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, notFound(err, "job #%d in %s", id, c.Project)
 	}
-	return TextReply("Erased the log and artifacts of job %s `%s`.", jobLink(j), notify.Escape(j.Name)), nil
+	return TextReply("Erased the log and artifacts of job %s `%s`.", jobLink(j), notify.Code(j.Name)), nil
 }

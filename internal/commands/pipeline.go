@@ -88,7 +88,7 @@ func (r *Router) pipelineList(ctx context.Context, c *Call) (Reply, error) {
 		Username: c.Opt("user", ""), Limit: limit,
 	}
 	if opt.Status != "" && !knownStatus(opt.Status) {
-		return Reply{}, usageError(c.Cmd, "`%s` is not a pipeline status (%s).", notify.Escape(opt.Status), strings.Join(pipelineStatuses, ", "))
+		return Reply{}, usageError(c.Cmd, "`%s` is not a pipeline status (%s).", notify.Code(opt.Status), strings.Join(pipelineStatuses, ", "))
 	}
 	pipes, err := r.deps.GitLab.Pipelines(ctx, c.Project, opt)
 	if err != nil {
@@ -106,7 +106,7 @@ func (r *Router) pipelineList(ctx context.Context, c *Call) (Reply, error) {
 	lines := []string{header}
 	for _, p := range pipes {
 		line := fmt.Sprintf("%s %s `%s` %s · %s", notify.StatusEmoji(p.Status), notify.Link(p.WebURL, "#"+strconv.FormatInt(p.ID, 10)),
-			notify.Escape(p.Ref), notify.Escape(notify.StatusWord(p.Status)), notify.Escape(p.Source))
+			notify.Code(p.Ref), notify.Code(notify.StatusWord(p.Status)), notify.Code(p.Source))
 		if p.User.Username != "" {
 			line += " · " + notify.Escape(p.User.Username)
 		}
@@ -136,7 +136,7 @@ func describeFilters(o gitlab.ListPipelinesOptions) string {
 	var parts []string
 	for _, f := range [][2]string{{"ref", o.Ref}, {"status", o.Status}, {"source", o.Source}, {"user", o.Username}} {
 		if f[1] != "" {
-			parts = append(parts, f[0]+" `"+notify.Escape(f[1])+"`")
+			parts = append(parts, f[0]+" `"+notify.Code(f[1])+"`")
 		}
 	}
 	return strings.Join(parts, ", ")
@@ -216,7 +216,7 @@ func (r *Router) watch(ctx context.Context, c *Call, proj gitlab.Project, p gitl
 		return Reply{}, fmt.Errorf("watch pipeline %d: %w", p.ID, err)
 	}
 	return TextReply("%s pipeline %s on `%s` of %s; I'll keep its card here up to date.", verb,
-		notify.Link(p.WebURL, "#"+strconv.FormatInt(p.ID, 10)), notify.Escape(p.Ref), notify.Escape(proj.Path)), nil
+		notify.Link(p.WebURL, "#"+strconv.FormatInt(p.ID, 10)), notify.Code(p.Ref), notify.Code(proj.Path)), nil
 }
 
 func gitlabVars(vars []lexVar) []gitlab.Variable {
@@ -322,7 +322,7 @@ func (r *Router) pipelineVars(ctx context.Context, c *Call) (Reply, error) {
 		if v.VariableType == "file" {
 			kind = " (file)"
 		}
-		lines = append(lines, "• `"+notify.Escape(v.Key)+"` = `••••••`"+kind)
+		lines = append(lines, "• `"+notify.Code(v.Key)+"` = `••••••`"+kind)
 	}
 	return TextReply("%s", strings.Join(lines, "\n")), nil
 }

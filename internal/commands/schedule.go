@@ -108,7 +108,7 @@ func scheduleError(err error, id int64, project string) error {
 	case errors.Is(err, gitlab.ErrNotFound):
 		return userErrorf("I can't find schedule #%d in %s (or pipebot's GitLab token can't see it).", id, notify.Escape(project))
 	case errors.Is(err, gitlab.ErrForbidden):
-		return userErrorf("GitLab refused: only a schedule's owner may change it, and pipebot's GitLab user does not own schedule #%d (or lacks the role). An admin can run `/ci schedule own %s %d` first.", id, notify.Escape(project), id)
+		return userErrorf("GitLab refused: only a schedule's owner may change it, and pipebot's GitLab user does not own schedule #%d (or lacks the role). An admin can run `/ci schedule own %s %d` first.", id, notify.Code(project), id)
 	}
 	return err
 }
@@ -124,7 +124,7 @@ func (r *Router) scheduleList(ctx context.Context, c *Call) (Reply, error) {
 	}
 	header := fmt.Sprintf("*Pipeline schedules of %s*", notify.Escape(c.Project))
 	if len(list) == 0 {
-		return TextReply("%s\nNone yet. Create one with `/ci schedule create %s main cron:\"0 2 * * *\"`.", header, notify.Escape(c.Project)), nil
+		return TextReply("%s\nNone yet. Create one with `/ci schedule create %s main cron:\"0 2 * * *\"`.", header, notify.Code(c.Project)), nil
 	}
 	// The list carries no last pipeline: read each schedule, a few at a time.
 	detailed := make([]bool, len(list))
@@ -168,7 +168,7 @@ func (r *Router) scheduleShow(ctx context.Context, c *Call) (Reply, error) {
 	if len(s.Variables) > 0 {
 		keys := make([]string, len(s.Variables))
 		for i, v := range s.Variables {
-			keys[i] = "`" + notify.Escape(v.Key) + "`"
+			keys[i] = "`" + notify.Code(v.Key) + "`"
 		}
 		blocks = append(blocks, notify.Context("Variables (values are not shown): "+strings.Join(keys, ", ")))
 	}
@@ -193,8 +193,8 @@ func scheduleText(project string, s gitlab.Schedule, detailed bool) string {
 		tz = "UTC"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "*#%d %s* · `%s` · `%s` %s · %s", s.ID, notify.Escape(desc), notify.Escape(shortRef(s.Ref)),
-		notify.Escape(s.Cron), notify.Escape(tz), state)
+	fmt.Fprintf(&b, "*#%d %s* · `%s` · `%s` %s · %s", s.ID, notify.Code(desc), notify.Code(shortRef(s.Ref)),
+		notify.Code(s.Cron), notify.Code(tz), state)
 	next := "none planned"
 	if !s.NextRunAt.IsZero() {
 		next = s.NextRunAt.In(zoneLocation(tz)).Format("Mon 2 Jan 2006 15:04 MST")
@@ -270,7 +270,7 @@ func parseActive(c *Call) (*bool, error) {
 	case "no", "false", "off", "0":
 		b = false
 	default:
-		return nil, usageError(c.Cmd, "`active:%s` needs yes or no.", notify.Escape(v))
+		return nil, usageError(c.Cmd, "`active:%s` needs yes or no.", notify.Code(v))
 	}
 	return &b, nil
 }
@@ -329,7 +329,7 @@ func (r *Router) scheduleCreate(ctx context.Context, c *Call) (Reply, error) {
 		return Reply{}, notFound(err, "the project %s", c.Project)
 	}
 	return TextReply("Created schedule #%d of %s: `%s` at `%s` in %s.\nNext runs: %s", s.ID, notify.Escape(c.Project),
-		notify.Escape(shortRef(s.Ref)), notify.Escape(s.Cron), notify.Escape(z.Name), runsText(runs)), nil
+		notify.Code(shortRef(s.Ref)), notify.Code(s.Cron), notify.Code(z.Name), runsText(runs)), nil
 }
 
 func (r *Router) scheduleUpdate(ctx context.Context, c *Call) (Reply, error) {
@@ -434,7 +434,7 @@ func (r *Router) scheduleVarSet(ctx context.Context, c *Call) (Reply, error) {
 		if created {
 			verb = "created"
 		}
-		done = append(done, fmt.Sprintf("`%s` (%s)", notify.Escape(v.Key), verb))
+		done = append(done, fmt.Sprintf("`%s` (%s)", notify.Code(v.Key), verb))
 	}
 	return TextReply("Set %s on schedule #%d of %s. Values are never shown.", strings.Join(done, ", "), id, notify.Escape(c.Project)), nil
 }
@@ -450,11 +450,11 @@ func (r *Router) scheduleVarDelete(ctx context.Context, c *Call) (Reply, error) 
 	}
 	if err := r.deps.GitLab.DeleteScheduleVariable(ctx, c.Project, id, key); err != nil {
 		if errors.Is(err, gitlab.ErrNotFound) {
-			return Reply{}, userErrorf("Schedule #%d of %s has no variable `%s` (or I can't see the schedule).", id, notify.Escape(c.Project), key)
+			return Reply{}, userErrorf("Schedule #%d of %s has no variable `%s` (or I can't see the schedule).", id, notify.Escape(c.Project), notify.Code(key))
 		}
 		return Reply{}, scheduleError(err, id, c.Project)
 	}
-	return TextReply("Deleted variable `%s` of schedule #%d of %s.", key, id, notify.Escape(c.Project)), nil
+	return TextReply("Deleted variable `%s` of schedule #%d of %s.", notify.Code(key), id, notify.Escape(c.Project)), nil
 }
 
 // scheduleRun plays a schedule and watches the pipeline it creates. The
@@ -506,7 +506,7 @@ func (r *Router) scheduleRun(ctx context.Context, c *Call) (Reply, error) {
 		}
 	}
 	msg := fmt.Sprintf("GitLab accepted the run of schedule #%d of %s, but no pipeline appeared on `%s`. GitLab creates it in the background and drops it without a word when it cannot run: the ref has no jobs to run, or the user lacks access.",
-		id, notify.Escape(proj.Path), notify.Escape(ref))
+		id, notify.Code(proj.Path), notify.Code(ref))
 	if len(s.Variables) > 0 {
 		msg += " This schedule has variables: if the project's settings do not allow pipeline variables for that role (Settings → CI/CD → Variables → Minimum role to use pipeline variables), GitLab refuses the pipeline."
 	}

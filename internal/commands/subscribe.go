@@ -166,7 +166,7 @@ func describeSub(s state.Subscription) string {
 	parts := []string{what, "on `" + strings.Join(on, ",") + "`"}
 	for _, f := range [][2]string{{"ref", strings.Join(s.Refs, ",")}, {"source", strings.Join(s.Sources, ",")}, {"user", strings.Join(s.Users, ",")}} {
 		if f[1] != "" {
-			parts = append(parts, f[0]+" `"+notify.Escape(f[1])+"`")
+			parts = append(parts, f[0]+" `"+notify.Code(f[1])+"`")
 		}
 	}
 	out := strings.Join(parts, " · ")

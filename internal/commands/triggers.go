@@ -57,7 +57,7 @@ func (r *Router) triggerList(ctx context.Context, c *Call) (Reply, error) {
 	}
 	if len(ts) == 0 {
 		return TextReply("%s has no trigger tokens. An admin can make one with `/ci trigger create %s \"description\"`.",
-			notify.Escape(c.Project), notify.Escape(c.Project)), nil
+			notify.Code(c.Project), notify.Code(c.Project)), nil
 	}
 	lines := []string{fmt.Sprintf("*Trigger tokens of %s*", notify.Escape(c.Project))}
 	for _, t := range ts {
@@ -67,7 +67,7 @@ func (r *Router) triggerList(ctx context.Context, c *Call) (Reply, error) {
 		if !t.FullToken() {
 			shown = t.Token.Tail(gitlab.ShortTokenLen) + "…"
 		}
-		line := fmt.Sprintf("• #%d %s · token `%s`", t.ID, notify.Escape(describe(t.Description)), notify.Escape(shown))
+		line := fmt.Sprintf("• #%d %s · token `%s`", t.ID, notify.Code(describe(t.Description)), notify.Code(shown))
 		if t.Owner.Username != "" {
 			line += " · owner " + notify.Escape(t.Owner.Username)
 		}
@@ -100,7 +100,7 @@ func (r *Router) triggerCreate(ctx context.Context, c *Call) (Reply, error) {
 	}
 	// The only message that carries the token: ephemeral, to the requester.
 	text := fmt.Sprintf("Created trigger #%d %s in %s. Its token, shown to you alone:\n```%s```\nKeep it secret; pipebot can run it with `/ci trigger run %s %d <ref>`.",
-		t.ID, notify.Escape(describe(t.Description)), notify.Escape(c.Project), notify.Escape(t.Token.Reveal()), notify.Escape(c.Project), t.ID)
+		t.ID, notify.Escape(describe(t.Description)), notify.Escape(c.Project), notify.Escape(t.Token.Reveal()), notify.Code(c.Project), t.ID)
 	return TextReply("%s", text), nil
 }
 
@@ -134,9 +134,9 @@ func findTrigger(ts []gitlab.Trigger, which string) (gitlab.Trigger, error) {
 	case 1:
 		return found[0], nil
 	case 0:
-		return gitlab.Trigger{}, userErrorf("There is no trigger `%s`; `/ci trigger list` shows them.", notify.Escape(which))
+		return gitlab.Trigger{}, userErrorf("There is no trigger `%s`; `/ci trigger list` shows them.", notify.Code(which))
 	}
-	return gitlab.Trigger{}, userErrorf("Several triggers are called `%s`; name one by its id (`/ci trigger list` shows them).", notify.Escape(which))
+	return gitlab.Trigger{}, userErrorf("Several triggers are called `%s`; name one by its id (`/ci trigger list` shows them).", notify.Code(which))
 }
 
 func (r *Router) triggerRun(ctx context.Context, c *Call) (Reply, error) {
@@ -159,7 +159,7 @@ func (r *Router) triggerRun(ctx context.Context, c *Call) (Reply, error) {
 			owner = t.Owner.Username
 		}
 		return Reply{}, userErrorf("I can't run trigger #%d: GitLab shows its full token only to its owner (%s), and pipebot sees just `%s…`. Create one pipebot owns with `/ci trigger create %s \"description\"`.",
-			t.ID, notify.Escape(owner), notify.Escape(t.Token.Tail(gitlab.ShortTokenLen)), notify.Escape(proj.Path))
+			t.ID, notify.Code(owner), notify.Code(t.Token.Tail(gitlab.ShortTokenLen)), notify.Code(proj.Path))
 	}
 	p, err := r.deps.GitLab.TriggerPipeline(ctx, proj.Path, t.Token, ref, gitlabVars(c.Vars))
 	if errors.Is(err, gitlab.ErrNotFound) {

@@ -50,7 +50,7 @@ func (r *Router) variableCommands() []*Command {
 			Examples: []string{"var delete group/app DEPLOY_ZONE", "var delete group:platform REGION scope:production"},
 			Role:     RoleAdmin, MinArgs: 1, MaxArgs: 2, Options: []string{"group", "scope"}, Mutating: true,
 			Confirm: func(c *Call) string {
-				return fmt.Sprintf("Delete the variable `%s` of %s%s?", notify.Escape(c.Arg(len(c.Args)-1)), notify.Escape(targetWords(c)), scopeSuffix(c.Opt("scope", "")))
+				return fmt.Sprintf("Delete the variable `%s` of %s%s?", notify.Code(c.Arg(len(c.Args)-1)), notify.Code(targetWords(c)), scopeSuffix(c.Opt("scope", "")))
 			},
 			Run: r.varDelete,
 		},
@@ -73,7 +73,7 @@ func scopeSuffix(scope string) string {
 	if scope == "" {
 		return ""
 	}
-	return " (scope `" + notify.Escape(scope) + "`)"
+	return " (scope `" + notify.Code(scope) + "`)"
 }
 
 // varTarget resolves the project or group and returns the words left,
@@ -87,10 +87,15 @@ func (r *Router) varTarget(c *Call, want int) (gitlab.VariableOwner, []string, e
 		if owner.Path == "" || len(words) != want {
 			return owner, nil, usageError(c.Cmd, "With `group:` name no project; give `%s` %d more word(s).", c.Cmd.Name, want)
 		}
+		for _, seg := range strings.Split(owner.Path, "/") {
+			if !lexIsPathSegment(seg) {
+				return owner, nil, usageError(c.Cmd, "`group:%s` is not a group path.", notify.Code(truncateWord(g)))
+			}
+		}
 	case len(words) == want+1:
 		ref, ok := lexProjectRef(words[0])
 		if !ok {
-			return owner, nil, usageError(c.Cmd, "`%s` is not a project path, a GitLab link or `group:<path>`.", notify.Escape(truncateWord(words[0])))
+			return owner, nil, usageError(c.Cmd, "`%s` is not a project path, a GitLab link or `group:<path>`.", notify.Code(truncateWord(words[0])))
 		}
 		if err := r.checkHost(ref); err != nil {
 			return owner, nil, err
@@ -114,7 +119,7 @@ func (r *Router) varTarget(c *Call, want int) (gitlab.VariableOwner, []string, e
 
 func checkKey(c *Call, key string) error {
 	if !lexIsVarKey(key) || len(key) > lexMaxVarKey {
-		return usageError(c.Cmd, "`%s` is not a variable name (letters, digits and `_`).", notify.Escape(truncateWord(key)))
+		return usageError(c.Cmd, "`%s` is not a variable name (letters, digits and `_`).", notify.Code(truncateWord(key)))
 	}
 	return nil
 }
@@ -126,7 +131,7 @@ func (r *Router) varList(ctx context.Context, c *Call) (Reply, error) {
 	}
 	vars, err := r.deps.GitLab.Variables(ctx, owner)
 	if err != nil {
-		return Reply{}, notFound(err, "%s", owner)
+		return Reply{}, notFound(err, "%s", notify.Escape(owner.String()))
 	}
 	if len(vars) == 0 {
 		return TextReply("%s has no CI/CD variables.", notify.Escape(owner.String())), nil
@@ -143,7 +148,7 @@ func (r *Router) varList(ctx context.Context, c *Call) (Reply, error) {
 
 // variableLine describes a variable without its value.
 func variableLine(v gitlab.CIVariable) string {
-	parts := []string{"`" + notify.Escape(v.Key) + "`", "scope `" + notify.Escape(v.EnvironmentScope) + "`"}
+	parts := []string{"`" + notify.Code(v.Key) + "`", "scope `" + notify.Code(v.EnvironmentScope) + "`"}
 	for _, f := range []struct {
 		on   bool
 		word string
@@ -170,9 +175,9 @@ func (r *Router) varShow(ctx context.Context, c *Call) (Reply, error) {
 	}
 	v, err := r.deps.GitLab.Variable(ctx, owner, key, scope)
 	if err != nil {
-		return Reply{}, notFound(err, "the variable %s of %s%s", key, owner, scopeSuffix(scope))
+		return Reply{}, notFound(err, "the variable %s of %s%s", notify.Escape(key), notify.Escape(owner.String()), scopeSuffix(scope))
 	}
-	where := fmt.Sprintf("`%s` of %s (scope `%s`)", notify.Escape(v.Key), notify.Escape(owner.String()), notify.Escape(v.EnvironmentScope))
+	where := fmt.Sprintf("`%s` of %s (scope `%s`)", notify.Code(v.Key), notify.Code(owner.String()), notify.Code(v.EnvironmentScope))
 	switch {
 	case v.Hidden:
 		return TextReply("%s is hidden: GitLab never returns its value, so no one can read it back.", where), nil
@@ -198,7 +203,7 @@ func parseBool(c *Call, name string) (*bool, error) {
 		f := false
 		return &f, nil
 	}
-	return nil, usageError(c.Cmd, "`%s:%s`: say yes or no.", name, notify.Escape(v))
+	return nil, usageError(c.Cmd, "`%s:%s`: say yes or no.", name, notify.Code(v))
 }
 
 // setOptions reads var set's options into in.
@@ -225,7 +230,7 @@ func setOptions(c *Call, in *gitlab.SetVariable) error {
 			s := gitlab.VariableEnv
 			in.VariableType = &s
 		default:
-			return usageError(c.Cmd, "`type:%s`: use `type:file` or `type:env_var`.", notify.Escape(t))
+			return usageError(c.Cmd, "`type:%s`: use `type:file` or `type:env_var`.", notify.Code(t))
 		}
 	}
 	if d, ok := c.Opts["description"]; ok {
@@ -265,23 +270,23 @@ func (r *Router) varSet(ctx context.Context, c *Call) (Reply, error) {
 	case created:
 		_, err = r.deps.GitLab.CreateVariable(ctx, owner, in)
 	case err != nil:
-		return Reply{}, notFound(err, "%s", owner)
+		return Reply{}, notFound(err, "%s", notify.Escape(owner.String()))
 	case in.MaskedAndHidden:
-		return Reply{}, userErrorf("`%s` already exists; GitLab lets a variable be hidden only when it is created. Delete it first, or use `masked:yes`.", notify.Escape(in.Key))
+		return Reply{}, userErrorf("`%s` already exists; GitLab lets a variable be hidden only when it is created. Delete it first, or use `masked:yes`.", notify.Code(in.Key))
 	default:
 		_, err = r.deps.GitLab.UpdateVariable(ctx, owner, in)
 	}
 	if gitlab.IsValueInvalid(err) {
-		return Reply{}, userErrorf("GitLab refused the value of `%s`: a masked value must be one line of at least 8 characters from the Base64 alphabet (letters, digits, `+ / = - _`) plus `@ : . ~` (with `raw:yes`, any 8 or more non-space characters).", notify.Escape(in.Key))
+		return Reply{}, userErrorf("GitLab refused the value of `%s`: a masked value must be one line of at least 8 characters from the Base64 alphabet (letters, digits, `+ / = - _`) plus `@ : . ~` (with `raw:yes`, any 8 or more non-space characters).", notify.Code(in.Key))
 	}
 	if err != nil {
-		return Reply{}, notFound(err, "%s", owner)
+		return Reply{}, notFound(err, "%s", notify.Escape(owner.String()))
 	}
 	verb := "Updated"
 	if created {
 		verb = "Created"
 	}
-	return TextReply("%s `%s` of %s (scope `%s`). The value is not shown here.", verb, notify.Escape(in.Key), notify.Escape(owner.String()), notify.Escape(in.Scope)), nil
+	return TextReply("%s `%s` of %s (scope `%s`). The value is not shown here.", verb, notify.Code(in.Key), notify.Code(owner.String()), notify.Code(in.Scope)), nil
 }
 
 func (r *Router) varDelete(ctx context.Context, c *Call) (Reply, error) {
@@ -294,7 +299,7 @@ func (r *Router) varDelete(ctx context.Context, c *Call) (Reply, error) {
 		return Reply{}, err
 	}
 	if err := r.deps.GitLab.DeleteVariable(ctx, owner, key, scope); err != nil {
-		return Reply{}, notFound(err, "the variable %s of %s%s", key, owner, scopeSuffix(scope))
+		return Reply{}, notFound(err, "the variable %s of %s%s", notify.Escape(key), notify.Escape(owner.String()), scopeSuffix(scope))
 	}
-	return TextReply("Deleted the variable `%s` of %s%s.", notify.Escape(key), notify.Escape(owner.String()), scopeSuffix(scope)), nil
+	return TextReply("Deleted the variable `%s` of %s%s.", notify.Code(key), notify.Code(owner.String()), scopeSuffix(scope)), nil
 }

@@ -36,7 +36,7 @@ type viewMeta struct {
 // (https://docs.slack.dev/interactivity/handling-user-interaction#modal_responses).
 func (r *Router) openVarForm(ctx context.Context, c *Call, owner gitlab.VariableOwner, key string) (Reply, error) {
 	if c.Req.TriggerID == "" {
-		return Reply{}, userErrorf("I can't open a form from here; give the value inline instead: `/ci var set %s %s=…` (only you see a slash command).", notify.Escape(owner.String()), notify.Escape(key))
+		return Reply{}, userErrorf("I can't open a form from here; give the value inline instead: `/ci var set %s %s=…` (only you see a slash command).", notify.Code(owner.String()), notify.Code(key))
 	}
 	parts := []string{c.Cmd.Name}
 	if owner.Group {
@@ -70,13 +70,13 @@ func (r *Router) openVarForm(ctx context.Context, c *Call, owner gitlab.Variable
 		PrivateMetadata: string(meta),
 		Blocks: slack.Blocks{BlockSet: []slack.Block{
 			notify.Section(fmt.Sprintf("Value of `%s` for %s (scope `%s`). Only GitLab receives it; it is not posted anywhere.",
-				notify.Escape(key), notify.Escape(owner.String()), notify.Escape(c.Opt("scope", "*")))),
+				notify.Code(key), notify.Code(owner.String()), notify.Code(c.Opt("scope", "*")))),
 			slack.NewInputBlock(blockVarValue, slack.NewTextBlockObject(slack.PlainTextType, key, false, false), nil, input),
 		}},
 	}
 	if err := r.deps.Slack.OpenView(ctx, c.Req.TriggerID, view); err != nil {
 		if errors.Is(err, notify.ErrExpiredTrigger) {
-			return Reply{}, userErrorf("Slack closed the window for opening the form (3 seconds); try again, or give the value inline: `/ci var set %s %s=…`.", notify.Escape(owner.String()), notify.Escape(key))
+			return Reply{}, userErrorf("Slack closed the window for opening the form (3 seconds); try again, or give the value inline: `/ci var set %s %s=…`.", notify.Code(owner.String()), notify.Code(key))
 		}
 		return Reply{}, fmt.Errorf("open variable form: %w", err)
 	}

@@ -145,6 +145,10 @@ func (c *Client) TriggerPipeline(ctx context.Context, project string, token Secr
 		if errors.As(err, &api) {
 			api.Message = redact(api.Message, token.Reveal())
 		}
+		var se *statusError
+		if errors.As(err, &se) {
+			se.message = redact(se.message, token.Reveal())
+		}
 		return Pipeline{}, fmt.Errorf("trigger pipeline on %s in %s: %w", ref, project, &redactedError{err: err, token: token.Reveal()})
 	}
 	return w.pipeline(), nil

@@ -115,3 +115,52 @@ func TestSecretNeverPrints(t *testing.T) {
 		t.Errorf("Reveal/Tail: %q %q", s.Reveal(), s.Tail(4))
 	}
 }
+
+// TestTriggerErrorsNeverCarryTheToken: whatever status the trigger endpoint
+// answers with, no error in the returned chain prints the trigger token,
+// and the sentinels still match.
+func TestTriggerErrorsNeverCarryTheToken(t *testing.T) {
+	const token = "glptt-SENTINEL-trigger-token-000000000003"
+	tests := []struct {
+		name   string
+		status int
+		want   error
+	}{
+		{"401 echo", 401, ErrUnauthorized},
+		{"403 echo", 403, ErrForbidden},
+		{"404 echo", 404, ErrNotFound},
+		{"500 echo", 500, ErrUnavailable},
+		{"503 echo", 503, ErrUnavailable},
+		{"422 echo", 422, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const route = "POST /api/v4/projects/g%2Fapp/trigger/pipeline"
+			echo := func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				reply(tt.status, fmt.Sprintf(`{"message":%q,"error":%q}`, "bad token "+string(b), token))(w, r)
+			}
+			f := newFake(t, map[string][]http.HandlerFunc{route: {echo}})
+			c, _ := newTestClient(t, f.srv.URL)
+			_, err := c.TriggerPipeline(context.Background(), "g/app", token, "main", nil)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("errors.Is(%v, %v) is false", err, tt.want)
+			}
+			for e := err; e != nil; e = errors.Unwrap(e) {
+				if strings.Contains(e.Error(), token) || strings.Contains(fmt.Sprintf("%+v", e), token) {
+					t.Errorf("token in a wrapped error %T: %v", e, e)
+				}
+			}
+			if strings.Contains(UserMessage(err), token) {
+				t.Errorf("token in the user message: %s", UserMessage(err))
+			}
+			var api *APIError
+			if errors.As(err, &api) && strings.Contains(api.Message, token) {
+				t.Errorf("token in APIError.Message: %s", api.Message)
+			}
+		})
+	}
+}

@@ -78,6 +78,16 @@ func Escape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
+// Code makes text from GitLab or a user safe inside an inline code span
+// (`…`): it escapes like Escape, and since a span ends at the next backtick
+// whatever follows it, backticks become the look-alike ˋ (U+02CB); line
+// breaks, which also end a span, become spaces.
+func Code(s string) string {
+	return codeReplacer.Replace(s)
+}
+
+var codeReplacer = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "`", "\u02cb", "\r\n", " ", "\n", " ", "\r", " ")
+
 // Link is a Slack mrkdwn link with escaped text; without a URL it is the text.
 func Link(u, text string) string {
 	if u == "" || strings.ContainsAny(u, "<>| \n") {
@@ -198,7 +208,7 @@ func PipelineCard(in CardInput) Message {
 	blocks := []slack.Block{Section(title)}
 
 	var facts []string
-	facts = append(facts, "ref `"+Escape(p.Ref)+"`")
+	facts = append(facts, "ref `"+Code(p.Ref)+"`")
 	if p.Source != "" {
 		facts = append(facts, "source "+Escape(p.Source))
 	}
@@ -212,7 +222,7 @@ func PipelineCard(in CardInput) Message {
 		facts = append(facts, Duration(d))
 	}
 	if p.SHA != "" {
-		facts = append(facts, "`"+Escape(shortSHA(p.SHA))+"`")
+		facts = append(facts, "`"+Code(shortSHA(p.SHA))+"`")
 	}
 	blocks = append(blocks, Context(strings.Join(facts, " · ")))
 
@@ -231,7 +241,7 @@ func PipelineCard(in CardInput) Message {
 	if manual := manualJobs(in.Jobs); p.Status == gitlab.StatusManual && len(manual) > 0 {
 		names := make([]string, 0, len(manual))
 		for _, j := range manual {
-			names = append(names, "`"+Escape(j.Name)+"`")
+			names = append(names, "`"+Code(j.Name)+"`")
 		}
 		blocks = append(blocks, Section(":double_vertical_bar: Blocked, waiting for a manual job: "+strings.Join(names, ", ")))
 	}
@@ -243,7 +253,7 @@ func PipelineCard(in CardInput) Message {
 		blocks = append(blocks, slack.NewActionBlock("pipeline_actions", actions...))
 	}
 	return Message{
-		Text:   fmt.Sprintf("Pipeline #%d %s on %s (%s)", p.ID, StatusWord(p.Status), Escape(p.Ref), Escape(in.Project)),
+		Text:   fmt.Sprintf("Pipeline #%d %s on %s (%s)", p.ID, StatusWord(p.Status), Code(p.Ref), Escape(in.Project)),
 		Blocks: blocks,
 	}
 }
@@ -275,7 +285,7 @@ func FinalReply(in CardInput) Message {
 		b.WriteString("<@" + in.Requester + "> ")
 	}
 	fmt.Fprintf(&b, "%s pipeline %s on `%s` %s", StatusEmoji(p.Status),
-		Link(p.WebURL, "#"+strconv.FormatInt(p.ID, 10)), Escape(p.Ref), Escape(StatusWord(p.Status)))
+		Link(p.WebURL, "#"+strconv.FormatInt(p.ID, 10)), Code(p.Ref), Escape(StatusWord(p.Status)))
 	if d := pipelineDuration(p, in.Now); d > 0 {
 		b.WriteString(" after " + Duration(d))
 	}
@@ -387,7 +397,7 @@ func stageLine(jobs []gitlab.Job) string {
 	}
 	parts := make([]string, 0, len(order))
 	for _, st := range order {
-		parts = append(parts, StatusEmoji(stageStatus(byStage[st]))+" "+Escape(st))
+		parts = append(parts, StatusEmoji(stageStatus(byStage[st]))+" "+Code(st))
 	}
 	return strings.Join(parts, "  →  ")
 }

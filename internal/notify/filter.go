@@ -69,7 +69,7 @@ func ParseFilter(on, ref, source, user string) (Filter, error) {
 	var f Filter
 	for _, e := range splitList(strings.ToLower(on)) {
 		if !slices.Contains(AllEvents, Event(e)) {
-			return Filter{}, &FilterError{Msg: fmt.Sprintf("`%s` is not an event; use %s.", Escape(e), eventList())}
+			return Filter{}, &FilterError{Msg: fmt.Sprintf("`%s` is not an event; use %s.", Code(e), eventList())}
 		}
 		if !slices.Contains(f.On, Event(e)) {
 			f.On = append(f.On, Event(e))
@@ -77,13 +77,13 @@ func ParseFilter(on, ref, source, user string) (Filter, error) {
 	}
 	for _, g := range splitList(ref) {
 		if _, err := path.Match(strings.TrimPrefix(g, "!"), ""); err != nil || strings.TrimPrefix(g, "!") == "" {
-			return Filter{}, &FilterError{Msg: fmt.Sprintf("`%s` is not a valid ref glob.", Escape(g))}
+			return Filter{}, &FilterError{Msg: fmt.Sprintf("`%s` is not a valid ref glob.", Code(g))}
 		}
 		f.Refs = append(f.Refs, g)
 	}
 	for _, s := range splitList(strings.ToLower(source)) {
 		if !slices.Contains(knownSources, s) {
-			return Filter{}, &FilterError{Msg: fmt.Sprintf("`%s` is not a pipeline source; use %s.", Escape(s), strings.Join(knownSources[:12], ", "))}
+			return Filter{}, &FilterError{Msg: fmt.Sprintf("`%s` is not a pipeline source; use %s.", Code(s), strings.Join(knownSources[:12], ", "))}
 		}
 		f.Sources = append(f.Sources, s)
 	}

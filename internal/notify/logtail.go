@@ -268,6 +268,17 @@ const zeroWidthSpace = "\u200b"
 // characters escaped and backticks defused so the text cannot leave the
 // block. It returns "" when there are no lines.
 func CodeBlock(lines []string, maxBytes int) string {
+	s, _ := CodeBlockLines(lines, maxBytes)
+	return s
+}
+
+// CodeLineSize is how many bytes line takes inside a CodeBlock, escaping,
+// defused backticks and its line break included.
+func CodeLineSize(line string) int { return len(defuse(line)) + 1 }
+
+// CodeBlockLines is CodeBlock that also says how many of the lines (the
+// newest) the block shows; a line cut short to fit counts as shown.
+func CodeBlockLines(lines []string, maxBytes int) (string, int) {
 	const fence = "```"
 	budget := maxBytes - 2*len(fence) - 2 - len("…\n")
 	var kept []string
@@ -284,7 +295,7 @@ func CodeBlock(lines []string, maxBytes int) string {
 		size += len(l) + 1
 	}
 	if len(kept) == 0 {
-		return ""
+		return "", 0
 	}
 	var b strings.Builder
 	b.WriteString(fence + "\n")
@@ -298,7 +309,7 @@ func CodeBlock(lines []string, maxBytes int) string {
 		}
 	}
 	b.WriteString("\n" + fence)
-	return b.String()
+	return b.String(), len(kept)
 }
 
 // defuse escapes one line for the inside of a code block.

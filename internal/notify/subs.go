@@ -709,7 +709,7 @@ func (w *Watcher) mention(ctx context.Context, u gitlab.User) string {
 func ShortCard(in CardInput) Message {
 	p := in.Pipeline
 	text := fmt.Sprintf("%s *%s* %s · %s · ref `%s`", StatusEmoji(p.Status), Link(p.WebURL, "#"+idString(p.ID)),
-		Escape(StatusWord(p.Status)), Escape(in.Project), Escape(truncate(p.Ref, 200)))
+		Escape(StatusWord(p.Status)), Escape(in.Project), Code(truncate(p.Ref, 200)))
 	return Message{
 		Text:   fmt.Sprintf("Pipeline #%d %s (%s)", p.ID, StatusWord(p.Status), in.Project),
 		Blocks: []slack.Block{Section(text)},
