@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 
 	"github.com/slack-go/slack"
 )
@@ -141,77 +140,6 @@ func (s *Slack) uploadOnce(ctx context.Context, up Upload, r io.Reader, size int
 		return sum.ID, err
 	}
 	return "", err
-}
-
-// relayStream runs fetch and the upload concurrently through a pipe.
-func (s *Slack) relayStream(ctx context.Context, up Upload, fetch func(w io.Writer) (int64, error)) (UploadResult, error) {
-	pr, pw := io.Pipe()
-	type fetched struct {
-		n   int64
-		err error
-	}
-	done := make(chan fetched, 1)
-	go func() {
-		sw := &sizedWriter{w: pw, size: up.Size}
-		n, err := fetch(sw)
-		if err == nil && (n != up.Size || sw.n != up.Size) {
-			err = fmt.Errorf("%w: got %d bytes, announced %d", ErrSizeMismatch, sw.n, up.Size)
-		}
-		if err != nil {
-			_ = pw.CloseWithError(err)
-		} else {
-			_ = pw.Close()
-		}
-		done <- fetched{n, err}
-	}()
-	src := &onceReader{r: pr}
-	var id string
-	upErr := s.call(ctx, "files.upload", func() error {
-		if src.started.Load() {
-			return errors.New("a streamed upload cannot be retried once its body was read")
-		}
-		var err error
-		id, err = s.uploadOnce(ctx, up, src, up.Size)
-		return err
-	})
-	// Unblock fetch if the upload stopped reading early.
-	_ = pr.CloseWithError(errUploadEnded)
-	f := <-done
-	switch {
-	case f.err != nil && !(upErr != nil && errors.Is(f.err, errUploadEnded)):
-		return UploadResult{Size: f.n}, f.err
-	case upErr != nil:
-		return UploadResult{Size: f.n}, upErr
-	}
-	return UploadResult{FileID: id, Size: f.n}, nil
-}
-
-// sizedWriter refuses bytes past size.
-type sizedWriter struct {
-	w    io.Writer
-	size int64
-	n    int64
-}
-
-func (s *sizedWriter) Write(p []byte) (int, error) {
-	if s.n+int64(len(p)) > s.size {
-		return 0, fmt.Errorf("%w: more than the announced %d bytes", ErrSizeMismatch, s.size)
-	}
-	n, err := s.w.Write(p)
-	s.n += int64(n)
-	return n, err
-}
-
-// onceReader records that the upload began reading: a pipe can't rewind,
-// so a rate-limited upload is retried only if it never read.
-type onceReader struct {
-	r       io.Reader
-	started atomic.Bool
-}
-
-func (o *onceReader) Read(p []byte) (int, error) {
-	o.started.Store(true)
-	return o.r.Read(p)
 }
 
 // uploadRefused reports Slack error codes meaning "no uploads here".
