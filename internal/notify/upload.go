@@ -8,8 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/slack-go/slack"
 )
 
 // Errors an upload can end with, besides Slack's and GitLab's own.
@@ -112,34 +110,27 @@ func (s *Slack) Relay(ctx context.Context, spool *Spool, up Upload, fetch func(w
 }
 
 // Upload streams size bytes from r to Slack (files.getUploadURLExternal,
-// the upload URL, files.completeUploadExternal) and shares the file. r is
-// rewound first and on each retry after a 429.
+// a raw-bytes POST to the upload URL, files.completeUploadExternal) and
+// shares the file. r is rewound first and on each retry after a 429.
 func (s *Slack) Upload(ctx context.Context, up Upload, r io.ReadSeeker, size int64) (string, error) {
 	if size <= 0 {
 		return "", ErrEmptyFile
 	}
-	var id string
-	err := s.call(ctx, "files.upload", func() error {
+	target, err := s.uploadURL(ctx, up, size)
+	if err != nil {
+		return "", err
+	}
+	err = s.call(ctx, "files.upload", func() error {
 		if _, err := r.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("rewind upload: %w", err)
 		}
-		var err error
-		id, err = s.uploadOnce(ctx, up, io.LimitReader(r, size), size)
-		return err
+		// Hide WriterTo/Seek: the transport must see a plain reader.
+		return s.postUpload(ctx, target.UploadURL, struct{ io.Reader }{io.LimitReader(r, size)}, size)
 	})
-	return id, err
-}
-
-func (s *Slack) uploadOnce(ctx context.Context, up Upload, r io.Reader, size int64) (string, error) {
-	sum, err := s.api.UploadFileContext(ctx, slack.UploadFileParameters{
-		Reader: r, FileSize: int(size),
-		Filename: up.Filename, Title: up.Title, InitialComment: up.Comment,
-		Channel: up.Channel, ThreadTimestamp: up.ThreadTS,
-	})
-	if sum != nil {
-		return sum.ID, err
+	if err != nil {
+		return "", err
 	}
-	return "", err
+	return s.completeUpload(ctx, up, target.FileID)
 }
 
 // uploadRefused reports Slack error codes meaning "no uploads here".

@@ -15,7 +15,7 @@ import (
 	"github.com/slack-go/slack"
 )
 
-// A streamed relay runs Slack's external upload flow itself instead of
+// Relay and Upload run Slack's external upload flow themselves instead of
 // slack-go's UploadFileContext (which wraps the body in a multipart form
 // through a second pipe): files.getUploadURLExternal, then one POST of the
 // raw bytes to upload_url with Content-Length set, then
