@@ -324,6 +324,24 @@ func (cw *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// ReadFrom passes the body reader on (io.Copy prefers it), so a writer
+// that can use a reader directly, such as a relay's upload, gets the
+// response body itself instead of a copy through a buffer.
+func (cw *countingWriter) ReadFrom(r io.Reader) (int64, error) {
+	return io.Copy(cw.w, readCounter{r: r, n: &cw.n})
+}
+
+type readCounter struct {
+	r io.Reader
+	n *int64
+}
+
+func (rc readCounter) Read(p []byte) (int, error) {
+	n, err := rc.r.Read(p)
+	*rc.n += int64(n)
+	return n, err
+}
+
 // paginate follows X-Next-Page until limit items are collected. per_page
 // stays constant across pages (changing it would shift page offsets).
 func paginate[T any](ctx context.Context, c *Client, path string, limit int, query func(page, perPage int) any) ([]T, error) {

@@ -196,6 +196,54 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// ReadFrom hands w a reader that ends with ErrTooLarge past max bytes, so
+// a writer that reads its input itself keeps the ceiling.
+func (l *limitWriter) ReadFrom(r io.Reader) (int64, error) {
+	cr := &ceilingReader{l: l, r: r}
+	n, err := io.Copy(l.w, cr)
+	switch {
+	case l.exceeded:
+		return n, ErrTooLarge
+	case err != nil && err != cr.rerr: // the writer's error, not the body's
+		if l.werr == nil {
+			l.werr = err
+		}
+		l.cancel()
+	}
+	return n, err
+}
+
+// ceilingReader reads for a limitWriter.
+type ceilingReader struct {
+	l     *limitWriter
+	r     io.Reader
+	rerr  error // the last error of r
+	probe [1]byte
+}
+
+func (c *ceilingReader) Read(p []byte) (int, error) {
+	l := c.l
+	if l.max > 0 {
+		if l.n >= l.max {
+			n, err := c.r.Read(c.probe[:])
+			if n > 0 {
+				l.exceeded = true
+				l.cancel()
+				return 0, ErrTooLarge
+			}
+			c.rerr = err
+			return 0, err
+		}
+		if rest := l.max - l.n; int64(len(p)) > rest {
+			p = p[:rest]
+		}
+	}
+	n, err := c.r.Read(p)
+	l.n += int64(n)
+	c.rerr = err
+	return n, err
+}
+
 func (c *Client) jobCall(ctx context.Context, method, project string, id int64, suffix string, body any) (Job, error) {
 	jp, err := jobPath(project, id)
 	if err != nil {

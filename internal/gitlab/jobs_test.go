@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -24,21 +25,33 @@ func TestJobTraceStreamsWithACeiling(t *testing.T) {
 		{"past the ceiling stops with ErrTooLarge", 4096, 4096, ErrTooLarge},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t, map[string][]http.HandlerFunc{route: {func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", "text/plain")
-				_, _ = w.Write([]byte(log))
-			}}})
-			c, _ := newTestClient(t, f.srv.URL)
-			var buf bytes.Buffer
-			n, err := c.JobTrace(context.Background(), "g/app", 6, &buf, tt.max)
-			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
-				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+		// bytes.Buffer reads the body itself (io.ReaderFrom); the
+		// write-only wrapper gets it through Write.
+		for _, writeOnly := range []bool{false, true} {
+			name := tt.name
+			if writeOnly {
+				name += " (write-only writer)"
 			}
-			if n != tt.wantN || int64(buf.Len()) != tt.wantN || buf.String() != log[:tt.wantN] {
-				t.Errorf("n = %d, wrote %d bytes; want the first %d", n, buf.Len(), tt.wantN)
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				f := newFake(t, map[string][]http.HandlerFunc{route: {func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Type", "text/plain")
+					_, _ = w.Write([]byte(log))
+				}}})
+				c, _ := newTestClient(t, f.srv.URL)
+				var buf bytes.Buffer
+				var w io.Writer = &buf
+				if writeOnly {
+					w = struct{ io.Writer }{&buf}
+				}
+				n, err := c.JobTrace(context.Background(), "g/app", 6, w, tt.max)
+				if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+					t.Fatalf("err = %v, want %v", err, tt.wantErr)
+				}
+				if n != tt.wantN || int64(buf.Len()) != tt.wantN || buf.String() != log[:tt.wantN] {
+					t.Errorf("n = %d, wrote %d bytes; want the first %d", n, buf.Len(), tt.wantN)
+				}
+			})
+		}
 	}
 }
 

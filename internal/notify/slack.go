@@ -47,7 +47,8 @@ type slackAPI interface {
 	PostEphemeralContext(ctx context.Context, channelID, userID string, options ...slack.MsgOption) (string, error)
 	GetConversationRepliesContext(ctx context.Context, params *slack.GetConversationRepliesParameters) ([]slack.Message, bool, string, error)
 	GetConversationHistoryContext(ctx context.Context, params *slack.GetConversationHistoryParameters) (*slack.GetConversationHistoryResponse, error)
-	UploadFileContext(ctx context.Context, params slack.UploadFileParameters) (*slack.FileSummary, error)
+	GetUploadURLExternalContext(ctx context.Context, params slack.GetUploadURLExternalParameters) (*slack.GetUploadURLExternalResponse, error)
+	CompleteUploadExternalContext(ctx context.Context, params slack.CompleteUploadExternalParameters) (*slack.CompleteUploadExternalResponse, error)
 	UnfurlMessageContext(ctx context.Context, channelID, timestamp string, unfurls map[string]slack.Attachment, options ...slack.MsgOption) (string, string, string, error)
 	UnfurlMessageByIDContext(ctx context.Context, unfurlID, source string, unfurls map[string]slack.Attachment, options ...slack.MsgOption) (string, string, string, error)
 }
@@ -58,6 +59,9 @@ var _ slackAPI = (*slack.Client)(nil)
 type SlackConfig struct {
 	API        slackAPI
 	HTTPClient *http.Client // for response_url posts; default has a 10 s timeout
+	// UploadClient posts file bytes to Slack's upload URL; default has no
+	// timeout of its own (the relay's context bounds it).
+	UploadClient *http.Client
 	// PerChannel is the least time between two posts to one channel (Slack
 	// allows about one message per second per channel). Default 1 s.
 	PerChannel time.Duration
@@ -74,6 +78,7 @@ type SlackConfig struct {
 type Slack struct {
 	api        slackAPI
 	http       *http.Client
+	upload     *http.Client
 	perChannel time.Duration
 	maxRetries int
 	observe    func(method, result string)
@@ -87,6 +92,7 @@ func NewSlack(cfg SlackConfig) *Slack {
 	s := &Slack{
 		api:        cfg.API,
 		http:       cfg.HTTPClient,
+		upload:     cfg.UploadClient,
 		perChannel: cfg.PerChannel,
 		maxRetries: cfg.MaxRetries,
 		observe:    cfg.Observe,
@@ -94,6 +100,9 @@ func NewSlack(cfg SlackConfig) *Slack {
 	}
 	if s.http == nil {
 		s.http = &http.Client{Timeout: 10 * time.Second}
+	}
+	if s.upload == nil {
+		s.upload = &http.Client{}
 	}
 	if s.perChannel == 0 {
 		s.perChannel = time.Second

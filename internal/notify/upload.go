@@ -8,9 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
-
-	"github.com/slack-go/slack"
 )
 
 // Errors an upload can end with, besides Slack's and GitLab's own.
@@ -113,105 +110,27 @@ func (s *Slack) Relay(ctx context.Context, spool *Spool, up Upload, fetch func(w
 }
 
 // Upload streams size bytes from r to Slack (files.getUploadURLExternal,
-// the upload URL, files.completeUploadExternal) and shares the file. r is
-// rewound first and on each retry after a 429.
+// a raw-bytes POST to the upload URL, files.completeUploadExternal) and
+// shares the file. r is rewound first and on each retry after a 429.
 func (s *Slack) Upload(ctx context.Context, up Upload, r io.ReadSeeker, size int64) (string, error) {
 	if size <= 0 {
 		return "", ErrEmptyFile
 	}
-	var id string
-	err := s.call(ctx, "files.upload", func() error {
+	target, err := s.uploadURL(ctx, up, size)
+	if err != nil {
+		return "", err
+	}
+	err = s.call(ctx, "files.upload", func() error {
 		if _, err := r.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("rewind upload: %w", err)
 		}
-		var err error
-		id, err = s.uploadOnce(ctx, up, io.LimitReader(r, size), size)
-		return err
+		// Hide WriterTo/Seek: the transport must see a plain reader.
+		return s.postUpload(ctx, target.UploadURL, struct{ io.Reader }{io.LimitReader(r, size)}, size)
 	})
-	return id, err
-}
-
-func (s *Slack) uploadOnce(ctx context.Context, up Upload, r io.Reader, size int64) (string, error) {
-	sum, err := s.api.UploadFileContext(ctx, slack.UploadFileParameters{
-		Reader: r, FileSize: int(size),
-		Filename: up.Filename, Title: up.Title, InitialComment: up.Comment,
-		Channel: up.Channel, ThreadTimestamp: up.ThreadTS,
-	})
-	if sum != nil {
-		return sum.ID, err
+	if err != nil {
+		return "", err
 	}
-	return "", err
-}
-
-// relayStream runs fetch and the upload concurrently through a pipe.
-func (s *Slack) relayStream(ctx context.Context, up Upload, fetch func(w io.Writer) (int64, error)) (UploadResult, error) {
-	pr, pw := io.Pipe()
-	type fetched struct {
-		n   int64
-		err error
-	}
-	done := make(chan fetched, 1)
-	go func() {
-		sw := &sizedWriter{w: pw, size: up.Size}
-		n, err := fetch(sw)
-		if err == nil && (n != up.Size || sw.n != up.Size) {
-			err = fmt.Errorf("%w: got %d bytes, announced %d", ErrSizeMismatch, sw.n, up.Size)
-		}
-		if err != nil {
-			_ = pw.CloseWithError(err)
-		} else {
-			_ = pw.Close()
-		}
-		done <- fetched{n, err}
-	}()
-	src := &onceReader{r: pr}
-	var id string
-	upErr := s.call(ctx, "files.upload", func() error {
-		if src.started.Load() {
-			return errors.New("a streamed upload cannot be retried once its body was read")
-		}
-		var err error
-		id, err = s.uploadOnce(ctx, up, src, up.Size)
-		return err
-	})
-	// Unblock fetch if the upload stopped reading early.
-	_ = pr.CloseWithError(errUploadEnded)
-	f := <-done
-	switch {
-	case f.err != nil && !(upErr != nil && errors.Is(f.err, errUploadEnded)):
-		return UploadResult{Size: f.n}, f.err
-	case upErr != nil:
-		return UploadResult{Size: f.n}, upErr
-	}
-	return UploadResult{FileID: id, Size: f.n}, nil
-}
-
-// sizedWriter refuses bytes past size.
-type sizedWriter struct {
-	w    io.Writer
-	size int64
-	n    int64
-}
-
-func (s *sizedWriter) Write(p []byte) (int, error) {
-	if s.n+int64(len(p)) > s.size {
-		return 0, fmt.Errorf("%w: more than the announced %d bytes", ErrSizeMismatch, s.size)
-	}
-	n, err := s.w.Write(p)
-	s.n += int64(n)
-	return n, err
-}
-
-// onceReader records that the upload began reading: a pipe can't rewind,
-// so a rate-limited upload is retried only if it never read.
-type onceReader struct {
-	r       io.Reader
-	started atomic.Bool
-}
-
-func (o *onceReader) Read(p []byte) (int, error) {
-	o.started.Store(true)
-	return o.r.Read(p)
+	return s.completeUpload(ctx, up, target.FileID)
 }
 
 // uploadRefused reports Slack error codes meaning "no uploads here".

@@ -37,6 +37,13 @@ func TestRelayWithAKnownSizeStreamsAndNeverSharesAWrongSize(t *testing.T) {
 			return int64(n), errGitLab
 		}, false, errGitLab},
 		{"a refused upload stops the download", size, copyBody(body), true, ErrUploadsRefused},
+		// io.Copy into the relay's writer hands it the reader itself (what
+		// the GitLab client does): the reader becomes the upload's body.
+		{"a handed-over reader uploads exactly the announced bytes", size, readFromBody(body, nil), false, nil},
+		{"a handed-over reader that is shorter fails", size + 1, readFromBody(body, nil), false, ErrSizeMismatch},
+		{"a handed-over reader that is longer fails", size - 1, readFromBody(body, nil), false, ErrSizeMismatch},
+		{"a handed-over reader failing midway uploads nothing", size, readFromBody(body[:len(body)/2], errGitLab), false, errGitLab},
+		{"a refused upload of a handed-over reader is classified", size, readFromBody(body, nil), true, ErrUploadsRefused},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,6 +59,9 @@ func TestRelayWithAKnownSizeStreamsAndNeverSharesAWrongSize(t *testing.T) {
 			res, err := s.Relay(context.Background(), spool, Upload{Channel: "C1", Filename: "a.zip", Size: tt.announce}, fetch)
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if err != nil && strings.Contains(err.Error(), "/upload/") {
+				t.Errorf("the error shows the upload URL: %v", err)
 			}
 			if spooled {
 				t.Error("a known size still went through a spool file")
@@ -99,3 +109,19 @@ func TestStreamedRelayDoesNotRetryOnceTheBodyWasRead(t *testing.T) {
 		t.Errorf("completeUploadExternal called %d times", n)
 	}
 }
+
+// readFromBody is a fetch that io.Copies body, then fails with tail if set,
+// from a reader without WriterTo, so the relay's ReadFrom gets the reader.
+func readFromBody(body string, tail error) func(w io.Writer) (int64, error) {
+	return func(w io.Writer) (int64, error) {
+		var r io.Reader = strings.NewReader(body)
+		if tail != nil {
+			r = io.MultiReader(r, &failReader{tail})
+		}
+		return io.Copy(w, struct{ io.Reader }{r})
+	}
+}
+
+type failReader struct{ err error }
+
+func (f *failReader) Read([]byte) (int, error) { return 0, f.err }

@@ -1,0 +1,288 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+)
+
+// Relay and Upload run Slack's external upload flow themselves instead of
+// slack-go's UploadFileContext (which wraps the body in a multipart form
+// through a second pipe): files.getUploadURLExternal, then one POST of the
+// raw bytes to upload_url with Content-Length set, then
+// files.completeUploadExternal. When the GitLab client hands its response
+// body over through io.ReaderFrom, that body is the POST's body: one copy,
+// no pipe, no extra goroutine.
+
+// uploadURL asks Slack where to send size bytes (retried on 429).
+func (s *Slack) uploadURL(ctx context.Context, up Upload, size int64) (*slack.GetUploadURLExternalResponse, error) {
+	var resp *slack.GetUploadURLExternalResponse
+	err := s.call(ctx, "files.getUploadURLExternal", func() error {
+		var err error
+		resp, err = s.api.GetUploadURLExternalContext(ctx, slack.GetUploadURLExternalParameters{
+			FileName: up.Filename, FileSize: int(size),
+		})
+		return err
+	})
+	return resp, err
+}
+
+// completeUpload shares an uploaded file (retried on 429).
+func (s *Slack) completeUpload(ctx context.Context, up Upload, fileID string) (string, error) {
+	title := up.Title
+	if title == "" {
+		title = up.Filename
+	}
+	id := fileID
+	err := s.call(ctx, "files.completeUploadExternal", func() error {
+		resp, err := s.api.CompleteUploadExternalContext(ctx, slack.CompleteUploadExternalParameters{
+			Files:   []slack.FileSummary{{ID: fileID, Title: title}},
+			Channel: up.Channel, ThreadTimestamp: up.ThreadTS, InitialComment: up.Comment,
+		})
+		if err == nil && resp != nil && len(resp.Files) > 0 {
+			id = resp.Files[0].ID
+		}
+		return err
+	})
+	return id, err
+}
+
+// postUpload sends size raw bytes from body to Slack's upload URL. The URL
+// is a bearer of sorts, so no error it returns mentions it.
+func (s *Slack) postUpload(ctx context.Context, uploadURL string, body io.Reader, size int64) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, uploadURL, body)
+	if err != nil {
+		return errors.New("bad upload url from slack")
+	}
+	req.ContentLength = size
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := s.upload.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("post file bytes: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	text, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 == 2 {
+		return nil
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		wait, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		return &slack.RateLimitedError{RetryAfter: time.Duration(wait) * time.Second}
+	}
+	code := strings.TrimSpace(string(text))
+	if code == "" || strings.ContainsAny(code, " \n<") {
+		code = "upload_failed"
+	}
+	return slack.SlackErrorResponse{Err: code}
+}
+
+// relayStream uploads what fetch writes, up.Size bytes exactly.
+func (s *Slack) relayStream(ctx context.Context, up Upload, fetch func(w io.Writer) (int64, error)) (UploadResult, error) {
+	target, err := s.uploadURL(ctx, up, up.Size)
+	if err != nil {
+		return UploadResult{}, err
+	}
+	bw := &bodyWriter{ctx: ctx, s: s, url: target.UploadURL, size: up.Size}
+	n, ferr := fetch(bw)
+	upErr := bw.finish()
+	switch {
+	case bw.upFailed:
+		s.observed("files.upload", result(classify(upErr)))
+		return UploadResult{Size: bw.n}, fmt.Errorf("slack files.upload: %w", classify(upErr))
+	case ferr != nil && !errors.Is(ferr, errUploadEnded) && !errors.Is(ferr, ErrSizeMismatch):
+		return UploadResult{Size: n}, ferr
+	case bw.mismatch != nil:
+		return UploadResult{Size: bw.n}, bw.mismatch
+	case ferr != nil:
+		return UploadResult{Size: n}, ferr
+	case n != up.Size || bw.n != up.Size:
+		return UploadResult{Size: bw.n}, fmt.Errorf("%w: got %d bytes, announced %d", ErrSizeMismatch, bw.n, up.Size)
+	}
+	s.observed("files.upload", "ok")
+	id, err := s.completeUpload(ctx, up, target.FileID)
+	if err != nil {
+		return UploadResult{Size: bw.n}, err
+	}
+	return UploadResult{FileID: id, Size: bw.n}, nil
+}
+
+// bodyWriter is the writer a streamed relay hands to fetch. ReadFrom (what
+// io.Copy prefers) makes the download's reader the upload's body; plain
+// Writes go through a pipe to an upload goroutine started on the first one.
+type bodyWriter struct {
+	ctx  context.Context
+	s    *Slack
+	url  string
+	size int64
+
+	n        int64 // bytes the upload took
+	wn       int64 // bytes fetch wrote through Write
+	mismatch error // more or fewer bytes than size
+	upFailed bool  // the POST failed (not the download)
+	upErr    error
+	used     bool // one body per upload URL
+
+	pw   *io.PipeWriter
+	wg   sync.WaitGroup
+	mu   sync.Mutex // guards n, mismatch in the pipe case
+	done bool
+}
+
+func (b *bodyWriter) ReadFrom(r io.Reader) (int64, error) {
+	if b.pw != nil || b.used {
+		// Bytes already went through Write; keep to that path.
+		return io.Copy(struct{ io.Writer }{b}, r)
+	}
+	b.used = true
+	sr := &sizedReader{r: r, size: b.size, owner: b}
+	err := b.s.postUpload(b.ctx, b.url, sr, b.size)
+	b.done = true
+	if sr.err != nil {
+		// The download failed or sent the wrong size: that is the error.
+		return sr.n, sr.err
+	}
+	if err != nil {
+		b.upFailed, b.upErr = true, err
+		return sr.n, errUploadEnded
+	}
+	return sr.n, nil
+}
+
+func (b *bodyWriter) Write(p []byte) (int, error) {
+	if b.done {
+		return 0, errUploadEnded
+	}
+	if b.pw == nil {
+		if b.used {
+			return 0, errUploadEnded
+		}
+		b.used = true
+		pr, pw := io.Pipe()
+		b.pw = pw
+		sr := &sizedReader{r: pr, size: b.size, owner: b}
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			err := b.s.postUpload(b.ctx, b.url, sr, b.size)
+			if err != nil && sr.err == nil {
+				b.mu.Lock()
+				b.upFailed, b.upErr = true, err
+				b.mu.Unlock()
+			}
+			_ = pr.CloseWithError(errUploadEnded)
+		}()
+	}
+	if b.wn+int64(len(p)) > b.size {
+		err := fmt.Errorf("%w: more than the announced %d bytes", ErrSizeMismatch, b.size)
+		b.setMismatch(err)
+		_ = b.pw.CloseWithError(err)
+		return 0, err
+	}
+	n, err := b.pw.Write(p)
+	b.wn += int64(n)
+	return n, err
+}
+
+func (b *bodyWriter) setMismatch(err error) {
+	b.mu.Lock()
+	if b.mismatch == nil {
+		b.mismatch = err
+	}
+	b.mu.Unlock()
+}
+
+// finish ends a pipe upload (end of file only if every byte arrived) and
+// returns the upload's error.
+func (b *bodyWriter) finish() error {
+	if b.pw != nil {
+		if b.wn < b.size {
+			err := fmt.Errorf("%w: got %d bytes, announced %d", ErrSizeMismatch, b.wn, b.size)
+			b.setMismatch(err)
+			_ = b.pw.CloseWithError(err)
+		} else {
+			_ = b.pw.Close()
+		}
+		b.wg.Wait()
+	}
+	b.done = true
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.used && b.mismatch == nil {
+		b.mismatch = fmt.Errorf("%w: got no bytes, announced %d", ErrSizeMismatch, b.size)
+	}
+	return b.upErr
+}
+
+// sizedReader gives the upload exactly size bytes and makes sure the
+// download has ended there before it hands over the last of them, so the
+// upload is never complete with a body of another size. A download error
+// or a size mismatch fails the POST, which then never completes.
+type sizedReader struct {
+	r     io.Reader
+	size  int64
+	n     int64
+	err   error
+	owner *bodyWriter
+	probe [1]byte
+}
+
+func (s *sizedReader) Read(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	if s.n >= s.size {
+		return 0, io.EOF
+	}
+	if rest := s.size - s.n; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := s.r.Read(p)
+	s.n += int64(n)
+	s.owner.mu.Lock()
+	s.owner.n = s.n
+	s.owner.mu.Unlock()
+	if err != nil && !errors.Is(err, io.EOF) {
+		s.err = err
+		return n, err
+	}
+	if errors.Is(err, io.EOF) && s.n < s.size {
+		return n, s.fail(fmt.Errorf("%w: got %d bytes, announced %d", ErrSizeMismatch, s.n, s.size))
+	}
+	if s.n == s.size {
+		// Hold the last bytes until the download says it is done.
+		for {
+			m, err := s.r.Read(s.probe[:])
+			if m > 0 {
+				return n, s.fail(fmt.Errorf("%w: more than the announced %d bytes", ErrSizeMismatch, s.size))
+			}
+			if errors.Is(err, io.EOF) {
+				return n, io.EOF
+			}
+			if err != nil {
+				s.err = err
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+func (s *sizedReader) fail(err error) error {
+	s.err = err
+	s.owner.setMismatch(err)
+	return err
+}
