@@ -540,6 +540,15 @@ func (r *Router) relay(ctx context.Context, c *Call, link, what string, up notif
 	if up.Comment == "" {
 		up.Comment = fmt.Sprintf("%s for <@%s>", notify.Escape(up.Title), c.Req.UserID)
 	}
+	// Uploads run on the command workers for as long as they take: at most
+	// a few at once, so big files can never hold up everyone's commands.
+	select {
+	case r.uploadSlots <- struct{}{}:
+		defer func() { <-r.uploadSlots }()
+	default:
+		return TextReply("%d uploads are already running; try again when one has finished. Or get %s from GitLab: %s",
+			cap(r.uploadSlots), what, notify.Link(link, "open")), nil
+	}
 	max := r.maxUpload()
 	// The upload outlives the command's timeout, not the process.
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), uploadTimeout)

@@ -414,3 +414,23 @@ func TestJobCancelAsksFirst(t *testing.T) {
 		t.Errorf("mutations after confirmation: %+v", m)
 	}
 }
+
+func TestUploadsBeyondTheConcurrencyLimitAreTurnedAway(t *testing.T) {
+	h := newJobsHarness(t)
+	// Both upload slots are taken by uploads in flight.
+	for i := 0; i < cap(h.router.uploadSlots); i++ {
+		h.router.uploadSlots <- struct{}{}
+	}
+	_, out := h.do(viewer, fmt.Sprintf("job artifacts group/jobs %d", h.build))
+	if !strings.Contains(out, "uploads are already running") || !strings.Contains(out, "<https://gitlab.example.com/group/jobs/-/jobs/") {
+		t.Errorf("reply: %s", out)
+	}
+	if len(h.fake.Files()) != 0 || h.sim.CountRequests("GET", "/api/v4/projects/group%2Fjobs/jobs/"+fmt.Sprint(h.build)+"/artifacts") != 0 {
+		t.Error("an upload ran beyond the limit")
+	}
+	// A slot frees up: the next upload goes through.
+	<-h.router.uploadSlots
+	if _, out := h.do(viewer, fmt.Sprintf("job artifacts group/jobs %d", h.build)); !strings.Contains(out, "Uploaded") {
+		t.Errorf("upload after a slot freed: %s", out)
+	}
+}

@@ -84,6 +84,9 @@ type Deps struct {
 	Unfurls unfurler // link previews (link_shared); nil disables them
 	Store   store
 	Admins  []string // Slack user ids who are always admins (PIPEBOT_ADMINS)
+	// MaxUploads is how many file uploads may run at once (default 2); the
+	// rest are turned away so uploads never hold every worker.
+	MaxUploads int
 	// GitLabHosts are the hosts a pasted GitLab link may point at (the host
 	// of GITLAB_URL); empty accepts any.
 	GitLabHosts []string
@@ -108,10 +111,11 @@ type Deps struct {
 // delivers their replies. Typed commands and button clicks go through it
 // alike, as the user who typed or clicked.
 type Router struct {
-	deps     Deps
-	log      zerolog.Logger
-	commands []*Command
-	byName   map[string]*Command
+	deps        Deps
+	uploadSlots chan struct{} // one per upload allowed at once
+	log         zerolog.Logger
+	commands    []*Command
+	byName      map[string]*Command
 }
 
 // New returns a Router over the full command table. It does no I/O.
@@ -125,7 +129,10 @@ func New(d Deps) *Router {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	r := &Router{deps: d, log: d.Logger.With().Str("component", "commands").Logger()}
+	if d.MaxUploads <= 0 {
+		d.MaxUploads = 2
+	}
+	r := &Router{deps: d, log: d.Logger.With().Str("component", "commands").Logger(), uploadSlots: make(chan struct{}, d.MaxUploads)}
 	r.register(r.table()...)
 	return r
 }
