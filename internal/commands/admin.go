@@ -32,6 +32,11 @@ func (r *Router) adminCommands() []*Command {
 			Role:     RoleAdmin, MinArgs: 1, MaxArgs: 1, Mutating: true, Run: r.channelProject,
 		},
 		{
+			Name: "channel restrict", Args: "<project…> | none", Summary: "Limit the projects this channel may act on (none lifts it).",
+			Examples: []string{"channel restrict group/app group/api", "channel restrict none"},
+			Role:     RoleAdmin, MinArgs: 1, MaxArgs: 20, Mutating: true, Run: r.channelRestrict,
+		},
+		{
 			Name: "channel show", Aliases: []string{"channel"}, Summary: "Show this channel's settings.",
 			Examples: []string{"channel show"}, Role: RoleViewer, Run: r.channelShow,
 		},
@@ -136,15 +141,51 @@ func (r *Router) channelProject(ctx context.Context, c *Call) (Reply, error) {
 		notify.Link(proj.WebURL, proj.Path)).Message}, nil
 }
 
+func (r *Router) channelRestrict(ctx context.Context, c *Call) (Reply, error) {
+	var projects []string
+	if !(len(c.Args) == 1 && strings.EqualFold(c.Args[0], "none")) {
+		for _, a := range c.Args {
+			ref, ok := lexProjectRef(a)
+			if !ok {
+				return Reply{}, usageError(c.Cmd, "`%s` is not a project path or GitLab link.", notify.Escape(truncateWord(a)))
+			}
+			if err := r.checkHost(ref); err != nil {
+				return Reply{}, err
+			}
+			proj, err := r.project(ctx, ref.Path)
+			if err != nil {
+				return Reply{}, err
+			}
+			if !slices.Contains(projects, proj.Path) {
+				projects = append(projects, proj.Path)
+			}
+		}
+	}
+	if _, err := r.deps.Store.UpdateChannel(c.Req.ChannelID, func(ch *state.Channel) error {
+		ch.AllowedProjects = projects
+		return nil
+	}); err != nil {
+		return Reply{}, fmt.Errorf("save channel restriction: %w", err)
+	}
+	if len(projects) == 0 {
+		return Reply{InChannel: true, Message: TextReply("This channel may act on any project pipebot can see.").Message}, nil
+	}
+	return Reply{InChannel: true, Message: TextReply("This channel may now act only on %s.", notify.Escape(strings.Join(projects, ", "))).Message}, nil
+}
+
 func (r *Router) channelShow(_ context.Context, c *Call) (Reply, error) {
 	ch, _, err := r.deps.Store.Channel(c.Req.ChannelID)
 	if err != nil {
 		return Reply{}, fmt.Errorf("read channel: %w", err)
 	}
-	if ch.DefaultProject == "" {
-		return TextReply("This channel has no default project. An admin can set one with `/ci channel project group/app`."), nil
+	text := "This channel has no default project. An admin can set one with `/ci channel project group/app`."
+	if ch.DefaultProject != "" {
+		text = fmt.Sprintf("This channel's default project is %s.", notify.Escape(ch.DefaultProject))
 	}
-	return TextReply("This channel's default project is %s.", notify.Escape(ch.DefaultProject)), nil
+	if len(ch.AllowedProjects) > 0 {
+		text += fmt.Sprintf(" It may act only on %s.", notify.Escape(strings.Join(ch.AllowedProjects, ", ")))
+	}
+	return TextReply("%s", text), nil
 }
 
 func (r *Router) auditList(_ context.Context, c *Call) (Reply, error) {

@@ -100,11 +100,11 @@ func (c *Call) Arg(i int) string {
 func (c *Call) ID(i int, what string) (int64, error) {
 	s := c.Arg(i)
 	if s == "" {
-		return 0, userErrorf("Which %s? Give its id, for example `/ci %s`.", what, firstExample(c.Cmd))
+		return 0, usageError(c.Cmd, "Which %s? Give its id.", what)
 	}
 	id, ok := lexInt(s)
 	if !ok {
-		return 0, userErrorf("`%s` is not a %s id (a positive number, like 42).", notify.Escape(truncateWord(s)), what)
+		return 0, usageError(c.Cmd, "`%s` is not a %s id (a positive number, like 42).", notify.Escape(truncateWord(s)), what)
 	}
 	return id, nil
 }
@@ -125,7 +125,7 @@ func (c *Call) IntOpt(name string, def, max int) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
-		return 0, userErrorf("`%s:%s` needs a positive number.", name, notify.Escape(truncateWord(v)))
+		return 0, usageError(c.Cmd, "`%s:%s` needs a positive number.", name, notify.Escape(truncateWord(v)))
 	}
 	if n > max {
 		n = max

@@ -22,9 +22,10 @@ func (r *Router) table() []*Command {
 		Name: "help", Args: "[noun]", Summary: "What pipebot can do; `help pipeline` for one topic.",
 		Examples: []string{"help", "help pipeline"}, Role: RoleViewer, MaxArgs: 1,
 		Run: func(_ context.Context, c *Call) (Reply, error) {
-			if noun := singularNoun(c.Arg(0)); noun != "" {
-				if len(r.nounCommands(noun)) == 0 {
-					return Reply{}, userErrorf("There is no help topic `%s`. Try `/ci help`.", notify.Escape(noun))
+			if word := c.Arg(0); word != "" {
+				noun, ok := r.helpTopic(word)
+				if !ok {
+					return Reply{}, usageError(c.Cmd, "There is no help topic `%s`.", notify.Escape(truncateWord(word)))
 				}
 				return r.helpNoun(noun, ""), nil
 			}
@@ -52,6 +53,9 @@ func (r *Router) help(_ *Command) Reply {
 		if !seen[n] {
 			seen[n] = true
 			lines = append(lines, "", "*"+n+"*")
+			if len(c.Examples) > 0 {
+				lines = append(lines, "e.g. `/ci "+notify.Escape(c.Examples[0])+"`")
+			}
 		}
 		lines = append(lines, fmt.Sprintf("`/ci %s%s` — %s", c.Name, notify.Escape(argsSuffix(c)), c.Summary))
 	}

@@ -229,19 +229,19 @@ func (r *Router) dispatch(ctx context.Context, req slackapp.Request, edit func(*
 	tokens, err := lexTokenize(text)
 	if err != nil {
 		r.observe("parse", "usage")
-		return errorReply(fmt.Sprintf("I could not read that command: %s.", strings.TrimSuffix(err.Error(), ".")), nil)
+		return withGeneralUsage(errorReply(fmt.Sprintf("I could not read that command: %s.", strings.TrimSuffix(err.Error(), ".")), nil))
 	}
 	if len(tokens) == 0 {
 		return r.help(nil)
 	}
 	cmd, rest := r.lookup(tokens)
 	if cmd == nil {
-		if noun := singularNoun(tokens[0]); len(r.nounCommands(noun)) > 0 {
+		if noun, ok := r.helpTopic(tokens[0]); ok {
 			r.observe("help", "usage")
 			return r.helpNoun(noun, fmt.Sprintf("`%s` needs a verb.", notify.Escape(truncateWord(strings.Join(tokens[:min(2, len(tokens))], " ")))))
 		}
 		r.observe("unknown", "usage")
-		return errorReply(fmt.Sprintf("I don't know the command `%s`. Try `/ci help`.", notify.Escape(truncateWord(strings.Join(tokens[:min(2, len(tokens))], " ")))), nil)
+		return withGeneralUsage(errorReply(fmt.Sprintf("I don't know the command `%s`. Try `/ci help`.", notify.Escape(truncateWord(strings.Join(tokens[:min(2, len(tokens))], " ")))), nil))
 	}
 	log = log.With().Str("command", cmd.Name).Logger()
 	call, err := r.parseCall(cmd, req, rest)
@@ -334,6 +334,30 @@ func (r *Router) lookup(tokens []string) (*Command, []string) {
 
 // singularNoun turns "pipelines" into "pipeline" and "schedules" into
 // "schedule"; other words are returned as they are.
+// helpTopic finds the help topic a word names: a noun as typed or in the
+// singular, or an alias of a command (`run`, `subscriptions`).
+func (r *Router) helpTopic(word string) (string, bool) {
+	w := strings.ToLower(word)
+	for _, n := range []string{w, singularNoun(w)} {
+		if len(r.nounCommands(n)) > 0 {
+			return n, true
+		}
+	}
+	if c, ok := r.byName[w]; ok {
+		return noun(c.Name), true
+	}
+	return "", false
+}
+
+// withGeneralUsage adds the command shape and a few examples to a reply
+// for text that named no command.
+func withGeneralUsage(reply Reply) Reply {
+	usage := "Usage: `/ci &lt;noun&gt; &lt;verb&gt; [project] [args…]`\nExamples: `/ci pipelines group/app`, `/ci run group/app main`, `/ci job log group/app 42`, `/ci help`"
+	reply.Blocks = append(reply.Blocks, notify.Section(usage))
+	reply.Text += "\n" + usage
+	return reply
+}
+
 func singularNoun(w string) string {
 	w = strings.ToLower(w)
 	if strings.HasSuffix(w, "s") && len(w) > 3 {
@@ -342,11 +366,24 @@ func singularNoun(w string) string {
 	return w
 }
 
+// helpGroups are topics whose commands are different nouns.
+var helpGroups = map[string][]string{
+	"subscribe": {"subscribe", "unsubscribe", "subscriptions"}, "unsubscribe": {"subscribe", "unsubscribe", "subscriptions"},
+	"subscriptions": {"subscribe", "unsubscribe", "subscriptions"},
+}
+
 func (r *Router) nounCommands(noun string) []*Command {
+	nouns := helpGroups[noun]
+	if nouns == nil {
+		nouns = []string{noun}
+	}
 	var out []*Command
 	for _, c := range r.commands {
-		if c.Name == noun || strings.HasPrefix(c.Name, noun+" ") {
-			out = append(out, c)
+		for _, n := range nouns {
+			if c.Name == n || strings.HasPrefix(c.Name, n+" ") {
+				out = append(out, c)
+				break
+			}
 		}
 	}
 	return out
@@ -421,6 +458,9 @@ func (r *Router) parseCall(cmd *Command, req slackapp.Request, rest []string) (*
 		if call.Project == "" {
 			return call, usageError(cmd, "Which project? Name it (`group/app` or a GitLab link), or set this channel's default with `/ci channel project group/app`.")
 		}
+		if err := r.checkAllowed(req.ChannelID, call.Project); err != nil {
+			return call, err
+		}
 	}
 	if len(words) < cmd.MinArgs {
 		return call, usageError(cmd, "`%s` needs more arguments.", cmd.Name)
@@ -430,6 +470,19 @@ func (r *Router) parseCall(cmd *Command, req slackapp.Request, rest []string) (*
 	}
 	call.Args = words
 	return call, nil
+}
+
+// checkAllowed refuses a project the channel is not allowed to act on
+// (`/ci channel restrict`).
+func (r *Router) checkAllowed(channel, project string) error {
+	ch, _, err := r.deps.Store.Channel(channel)
+	if err != nil {
+		return fmt.Errorf("read channel settings: %w", err)
+	}
+	if len(ch.AllowedProjects) == 0 || slices.ContainsFunc(ch.AllowedProjects, func(p string) bool { return strings.EqualFold(p, project) }) {
+		return nil
+	}
+	return userErrorf("This channel may act only on %s; an admin can change that with `/ci channel restrict`.", notify.Escape(strings.Join(ch.AllowedProjects, ", ")))
 }
 
 // checkHost refuses a pasted link to another GitLab than pipebot's: the
@@ -490,12 +543,26 @@ func (r *Router) audit(log zerolog.Logger, call *Call, result string) {
 		User:    call.Req.UserID,
 		Channel: call.Req.ChannelID,
 		Command: auditText(call),
-		Project: call.Project,
+		Project: r.auditProject(call),
 		Result:  result,
 	})
 	if err != nil {
 		log.Error().Err(err).Msg("write audit entry")
 	}
+}
+
+// auditProject is the project an entry names: the call's, or for a
+// command that takes one but resolves it later (var, subscribe), the
+// channel's default.
+func (r *Router) auditProject(call *Call) string {
+	if call.Project != "" || !(call.Cmd.Project || strings.Contains(call.Cmd.Args, "[p") || strings.Contains(call.Cmd.Args, "[project")) {
+		return call.Project
+	}
+	ch, _, err := r.deps.Store.Channel(call.Req.ChannelID)
+	if err != nil {
+		return ""
+	}
+	return ch.DefaultProject
 }
 
 func auditText(call *Call) string {

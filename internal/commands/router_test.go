@@ -486,3 +486,68 @@ func TestJobListTakesThePipelineFromAPastedLink(t *testing.T) {
 		t.Errorf("job list with a pipeline link: %s", out)
 	}
 }
+
+func TestChannelRestrictLimitsTheProjectsACommandMayName(t *testing.T) {
+	h := newHarness(t)
+	h.sim.AddProject(simulator.Project{ID: 9, Path: "group/other", Members: map[int64]simulator.AccessLevel{1: simulator.Maintainer},
+		Jobs: []simulator.JobSpec{{Name: "build", Stage: "build"}}})
+	if _, out := h.do(operator, "channel restrict group/app"); !strings.Contains(out, "needs the admin role") {
+		t.Fatalf("operator restricted the channel: %s", out)
+	}
+	if _, out := h.do(admin, "channel restrict group/app"); !strings.Contains(out, "only on group/app") {
+		t.Fatalf("restrict: %s", out)
+	}
+	h.sim.ResetRequests()
+	if _, out := h.do(operator, "run group/other main"); !strings.Contains(out, "may act only on group/app") {
+		t.Errorf("a run on another project: %s", out)
+	}
+	if _, out := h.do(admin, "var list group/other"); !strings.Contains(out, "may act only on group/app") {
+		t.Errorf("var list on another project: %s", out)
+	}
+	if n := len(h.mutations()); n != 0 {
+		t.Errorf("GitLab changed %d times", n)
+	}
+	if _, out := h.do(operator, "run group/app main"); !strings.Contains(out, "Started") {
+		t.Errorf("the allowed project: %s", out)
+	}
+	if _, out := h.do(viewer, "channel show"); !strings.Contains(out, "only on group/app") {
+		t.Errorf("channel show: %s", out)
+	}
+	if _, out := h.do(admin, "channel restrict none"); !strings.Contains(out, "any project") {
+		t.Errorf("lift: %s", out)
+	}
+	if _, out := h.do(operator, "run group/other main"); !strings.Contains(out, "Started") {
+		t.Errorf("after lifting: %s", out)
+	}
+}
+
+func TestMalformedInputAlwaysShowsUsageAndAnExample(t *testing.T) {
+	h := newHarness(t)
+	for _, text := range []string{"bogus", `pipeline show "unterminated`, "pipeline show group/app abc", "pipeline list group/app limit:0", "help nosuchtopic"} {
+		_, out := h.do(viewer, text)
+		if !strings.Contains(out, "Usage") || !(strings.Contains(out, "Example") || strings.Contains(out, "Examples")) {
+			t.Errorf("%q: no usage and example: %s", text, out)
+		}
+	}
+	_, out := h.do(viewer, "help")
+	if !strings.Contains(out, "e.g. `/ci pipeline list group/app`") {
+		t.Errorf("global help without examples: %s", out)
+	}
+	for word, want := range map[string]string{"subscriptions": "/ci subscribe", "run": "/ci pipeline run", "jobs": "/ci job log"} {
+		if _, out := h.do(viewer, "help "+word); !strings.Contains(out, want) {
+			t.Errorf("help %s: %s", word, out)
+		}
+	}
+}
+
+func TestDeniedCommandsAuditTheChannelDefaultProject(t *testing.T) {
+	h := newHarness(t)
+	if _, err := h.store.UpdateChannel(chanID, func(c *state.Channel) error { c.DefaultProject = "group/app"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	h.do(viewer, "var set X=1")
+	entries, _ := h.store.Audit(1)
+	if len(entries) != 1 || entries[0].Project != "group/app" || entries[0].Result != "denied" {
+		t.Errorf("audit: %+v", entries)
+	}
+}

@@ -58,6 +58,9 @@ func (r *Router) subTarget(c *Call) (project, group string, err error) {
 		if err := r.checkHost(ref); err != nil {
 			return "", "", err
 		}
+		if err := r.checkAllowed(c.Req.ChannelID, ref.Path); err != nil {
+			return "", "", err
+		}
 		return ref.Path, "", nil
 	}
 	ch, _, err := r.deps.Store.Channel(c.Req.ChannelID)

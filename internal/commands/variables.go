@@ -114,6 +114,11 @@ func (r *Router) varTarget(c *Call, want int) (gitlab.VariableOwner, []string, e
 		return owner, nil, usageError(c.Cmd, "`%s` needs a variable name.", c.Cmd.Name)
 	}
 	c.Project = owner.String()
+	if !owner.Group {
+		if err := r.checkAllowed(c.Req.ChannelID, owner.Path); err != nil {
+			return owner, nil, err
+		}
+	}
 	return owner, words, nil
 }
 

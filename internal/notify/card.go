@@ -216,7 +216,7 @@ func PipelineCard(in CardInput) Message {
 		facts = append(facts, "by "+Escape(p.User.Username))
 	}
 	if in.Requester != "" {
-		facts = append(facts, "from Slack by <@"+in.Requester+">")
+		facts = append(facts, "requested in Slack by <@"+in.Requester+">")
 	}
 	if d := pipelineDuration(p, now); d > 0 {
 		facts = append(facts, Duration(d))
