@@ -518,15 +518,5 @@ func (r *Router) sleep(ctx context.Context, d time.Duration) error {
 	if r.deps.Sleep != nil {
 		return r.deps.Sleep(ctx, d)
 	}
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return notify.Sleep(ctx, d)
 }

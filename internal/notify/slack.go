@@ -326,6 +326,9 @@ func classify(err error) error {
 	return err
 }
 
+// Sleep waits d unless ctx ends first, and then returns ctx's error.
+func Sleep(ctx context.Context, d time.Duration) error { return sleep(ctx, d) }
+
 func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
