@@ -129,12 +129,6 @@ func (w wireSchedule) schedule() Schedule {
 	return s
 }
 
-type schedulesQuery struct {
-	Scope   string `url:"scope,omitempty"`
-	PerPage int    `url:"per_page,omitempty"`
-	Page    int    `url:"page,omitempty"`
-}
-
 // Schedules lists a project's pipeline schedules, up to limit (default 20).
 func (c *Client) Schedules(ctx context.Context, project string, limit int) ([]Schedule, error) {
 	pp, err := projectPath(project)
@@ -145,7 +139,7 @@ func (c *Client) Schedules(ctx context.Context, project string, limit int) ([]Sc
 		limit = defaultPipelineLimit
 	}
 	ws, err := paginate[wireSchedule](ctx, c, "projects/"+pp+"/pipeline_schedules", limit, func(page, perPage int) any {
-		return &schedulesQuery{PerPage: perPage, Page: page}
+		return &pageQuery{PerPage: perPage, Page: page}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list schedules in %s: %w", project, err)

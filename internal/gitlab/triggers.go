@@ -47,6 +47,7 @@ func (w wireTrigger) trigger() Trigger {
 // maxTriggers bounds a trigger list; projects rarely have more than a few.
 const maxTriggers = 500
 
+// pageQuery is the query of a list with nothing but pagination.
 type pageQuery struct {
 	PerPage int `url:"per_page,omitempty"`
 	Page    int `url:"page,omitempty"`

@@ -2,10 +2,7 @@ package notify
 
 import (
 	"context"
-	"fmt"
 	"testing"
-
-	"github.com/pipebot/pipebot/internal/gitlab/simulator"
 )
 
 // BenchmarkPollTick100Watches5Projects measures one poll round with 100
@@ -14,24 +11,7 @@ import (
 func BenchmarkPollTick100Watches5Projects(b *testing.B) {
 	h := newHarness(b, passingJobs)
 	ctx := context.Background()
-	for p := int64(1); p <= 5; p++ {
-		pid := 100 + p
-		h.sim.AddProject(simulator.Project{ID: pid, Path: fmt.Sprintf("group/app%d", p), Members: map[int64]simulator.AccessLevel{1: simulator.Maintainer}, Jobs: passingJobs})
-		proj, err := h.gl.Project(ctx, fmt.Sprint(pid))
-		if err != nil {
-			b.Fatal(err)
-		}
-		for i := 0; i < 20; i++ {
-			id := h.sim.CreatePipeline(pid, "main", "push", 1)
-			pl, err := h.gl.Pipeline(ctx, fmt.Sprint(pid), id)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := h.w.Watch(ctx, WatchRequest{Project: proj, Pipeline: pl, Channel: testChannel}); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
+	watchAcross(b, h, 5, 20)
 	h.sim.ResetRequests()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -251,25 +251,7 @@ func TestOnePollRequestPerProjectPerTick(t *testing.T) {
 	// 100 watched pipelines in 5 projects: one list request per project,
 	// where a request-per-pipeline loop would make 100.
 	h := newHarness(t, passingJobs)
-	ctx := context.Background()
-	for p := int64(1); p <= 5; p++ {
-		pid := 100 + p
-		h.sim.AddProject(simulator.Project{ID: pid, Path: fmt.Sprintf("group/app%d", p), Members: map[int64]simulator.AccessLevel{1: simulator.Maintainer}, Jobs: passingJobs})
-		proj, err := h.gl.Project(ctx, fmt.Sprint(pid))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 20; i++ {
-			id := h.sim.CreatePipeline(pid, "main", "push", 1)
-			pl, err := h.gl.Pipeline(ctx, fmt.Sprint(pid), id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := h.w.Watch(ctx, WatchRequest{Project: proj, Pipeline: pl, Channel: testChannel}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	watchAcross(t, h, 5, 20)
 	h.sim.ResetRequests()
 	if err := h.tick(); err != nil {
 		t.Fatal(err)
@@ -384,5 +366,30 @@ func TestWatchesEndAfterMaxAge(t *testing.T) {
 	_ = h.tick()
 	if ws, _ := h.store.Watches(); len(ws) != 0 {
 		t.Errorf("a week-old unchanged watch is still polled: %+v", ws)
+	}
+}
+
+// watchAcross watches perProject new pipelines in each of projects new
+// projects (ids 101…), all posting to testChannel.
+func watchAcross(tb testing.TB, h *harness, projects, perProject int) {
+	tb.Helper()
+	ctx := context.Background()
+	for p := int64(1); p <= int64(projects); p++ {
+		pid := 100 + p
+		h.sim.AddProject(simulator.Project{ID: pid, Path: fmt.Sprintf("group/app%d", p), Members: map[int64]simulator.AccessLevel{1: simulator.Maintainer}, Jobs: passingJobs})
+		proj, err := h.gl.Project(ctx, fmt.Sprint(pid))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for i := 0; i < perProject; i++ {
+			id := h.sim.CreatePipeline(pid, "main", "push", 1)
+			pl, err := h.gl.Pipeline(ctx, fmt.Sprint(pid), id)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			if _, err := h.w.Watch(ctx, WatchRequest{Project: proj, Pipeline: pl, Channel: testChannel}); err != nil {
+				tb.Fatal(err)
+			}
+		}
 	}
 }
