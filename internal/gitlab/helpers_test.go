@@ -14,9 +14,9 @@ import (
 // testToken is deliberately distinctive so that leaks are easy to spot.
 const testToken = "glpat-TOPSECRET-test-token-0123"
 
-// fixtureDir holds GitLab's documentation examples; on CI shared/ sits
-// beside the checkout, as it does here.
-const fixtureDir = "../../../shared/fixtures/gitlab"
+// fixtureDir holds GitLab's documentation examples, copied into the
+// repository (testdata/fixtures/README.md names each file's source).
+const fixtureDir = "../../testdata/fixtures/gitlab"
 
 func fixture(t *testing.T, name string) string {
 	t.Helper()

@@ -23,7 +23,7 @@ type signatureVector struct {
 
 func loadVector(t testing.TB) signatureVector {
 	t.Helper()
-	raw, err := os.ReadFile("../../../shared/fixtures/slack/signature_vector.json")
+	raw, err := os.ReadFile("../../testdata/fixtures/slack/signature_vector.json")
 	if err != nil {
 		t.Fatalf("read signature fixture: %v", err)
 	}

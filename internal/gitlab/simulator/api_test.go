@@ -455,12 +455,9 @@ func keysOf(m map[string]any) []string {
 
 func readFixture(t *testing.T, name string, v any) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "shared", "fixtures", "gitlab", name))
+	data, err := os.ReadFile(filepath.Join("..", "..", "..", "testdata", "fixtures", "gitlab", name))
 	if err != nil {
-		data, err = os.ReadFile(filepath.Join("/work/shared/fixtures/gitlab", name))
-	}
-	if err != nil {
-		t.Skipf("fixture %s unavailable: %v", name, err)
+		t.Fatalf("fixture %s: %v", name, err)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		t.Fatalf("fixture %s: %v", name, err)
