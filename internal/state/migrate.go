@@ -22,6 +22,7 @@ type migration struct {
 var migrations = []migration{
 	{version: 1, name: "create buckets", up: migrateV1},
 	{version: 2, name: "subscriptions", up: migrateSubscriptions},
+	{version: 3, name: "live unfurls", up: migrateUnfurls},
 }
 
 func migrateV1(tx *bolt.Tx) error {
