@@ -135,7 +135,7 @@ func wire(w wiring) (*app, error) {
 	poster := notify.NewSlack(notify.SlackConfig{API: w.slackAPI, Observe: w.metrics.SlackCall})
 	watcher := notify.New(notify.Config{
 		GitLab: gl, Slack: poster, Store: store, Interval: w.cfg.PollInterval, Logger: w.log,
-		OnPoll: w.metrics.PollDone, OnWatches: w.metrics.SetWatches,
+		OnPoll: w.metrics.PollDone, OnWatches: w.metrics.SetWatches, JobPreview: commands.JobPreview,
 	})
 	role, err := commands.ParseRole(w.cfg.DefaultRole)
 	if err != nil {
@@ -143,7 +143,7 @@ func wire(w wiring) (*app, error) {
 	}
 	router := commands.New(commands.Deps{
 		GitLab: gl, Watcher: watcher, Subs: watcher, Slack: poster, Store: store,
-		Uploads: poster, Unfurls: poster, Spool: spool, MaxUpload: w.cfg.MaxUpload,
+		Uploads: poster, Unfurls: poster, LiveUnfurls: watcher, Spool: spool, MaxUpload: w.cfg.MaxUpload,
 		Admins: w.cfg.Admins, DefaultRole: role, GitLabHosts: w.gitlabHosts, Logger: w.log, OnCommand: w.metrics.CommandDone,
 	})
 	log := w.log

@@ -260,8 +260,16 @@ func (r *Router) jobShow(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
+	return Reply{Message: JobPreview(c.Project, j)}, nil
+}
+
+// JobPreview is a job's summary: status, stage, ref, pipeline, who ran it,
+// artifacts and the buttons that fit its state. `job show` answers with it,
+// a pasted job link unfurls into it, and the watcher renders it again as
+// the job moves (notify.Config.JobPreview).
+func JobPreview(project string, j gitlab.Job) notify.Message {
 	title := fmt.Sprintf("%s *Job %s* `%s` %s · %s", notify.StatusEmoji(j.Status), jobLink(j), notify.Code(j.Name),
-		notify.Escape(notify.StatusWord(j.Status)), notify.Escape(c.Project))
+		notify.Escape(notify.StatusWord(j.Status)), notify.Escape(project))
 	facts := []string{"stage " + notify.Code(j.Stage), "ref `" + notify.Code(j.Ref) + "`"}
 	if j.PipelineID > 0 {
 		facts = append(facts, "pipeline #"+strconv.FormatInt(j.PipelineID, 10))
@@ -291,10 +299,10 @@ func (r *Router) jobShow(ctx context.Context, c *Call) (Reply, error) {
 	if j.Status == gitlab.StatusFailed && j.FailureReason != "" {
 		blocks = append(blocks, notify.Section(":x: "+notify.Escape(strings.ReplaceAll(j.FailureReason, "_", " "))))
 	}
-	if actions := jobActions(c.Project, j); len(actions) > 0 {
+	if actions := jobActions(project, j); len(actions) > 0 {
 		blocks = append(blocks, slack.NewActionBlock("job_actions", actions...))
 	}
-	return Reply{Message: notify.Message{Text: fmt.Sprintf("Job #%d %s %s", j.ID, notify.Code(j.Name), notify.StatusWord(j.Status)), Blocks: blocks}}, nil
+	return notify.Message{Text: fmt.Sprintf("Job #%d %s %s", j.ID, notify.Code(j.Name), notify.StatusWord(j.Status)), Blocks: blocks}
 }
 
 // jobActions are the buttons that fit a job's state.

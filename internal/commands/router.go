@@ -81,6 +81,9 @@ type Deps struct {
 	Subs    subscriber // channel subscriptions; nil disables them
 	Slack   responder
 	Unfurls unfurler // link previews (link_shared); nil disables them
+	// LiveUnfurls keeps posted previews of running pipelines and jobs up to
+	// date (the watcher); nil leaves them as first posted.
+	LiveUnfurls unfurlTracker
 	Store   store
 	Admins  []string // Slack user ids who are always admins (PIPEBOT_ADMINS)
 	// MaxUploads is how many file uploads may run at once (default 2); the

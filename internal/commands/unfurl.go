@@ -8,6 +8,7 @@ import (
 
 	"github.com/slack-go/slack/slackevents"
 
+	"github.com/pipebot/pipebot/internal/gitlab"
 	"github.com/pipebot/pipebot/internal/notify"
 	"github.com/pipebot/pipebot/internal/slackapp"
 )
@@ -18,6 +19,22 @@ type unfurler interface {
 }
 
 var _ unfurler = (*notify.Slack)(nil)
+
+// unfurlTracker keeps posted previews live.
+type unfurlTracker interface {
+	TrackUnfurl(ctx context.Context, u notify.LiveUnfurl) (bool, error)
+}
+
+var _ unfurlTracker = (*notify.Watcher)(nil)
+
+// linkPreview is one link's preview and what it shows.
+type linkPreview struct {
+	msg       notify.Message
+	projectID int64
+	project   string
+	pipeline  gitlab.Pipeline
+	job       *gitlab.Job
+}
 
 // maxUnfurls bounds the links of one message pipebot previews (each costs
 // GitLab calls); Slack itself sends at most a handful per message.
@@ -44,6 +61,8 @@ func (r *Router) unfurl(ctx context.Context, req slackapp.Request, ev *slackeven
 	ctx, cancel := context.WithTimeout(ctx, r.deps.Timeout)
 	defer cancel()
 	unfurls := map[string]notify.Message{}
+	var shown []string
+	previews := map[string]linkPreview{}
 	for _, l := range ev.Links {
 		if len(unfurls) >= maxUnfurls {
 			break
@@ -51,14 +70,16 @@ func (r *Router) unfurl(ctx context.Context, req slackapp.Request, ev *slackeven
 		if _, done := unfurls[l.URL]; done {
 			continue
 		}
-		m, ok, err := r.linkPreview(ctx, l.URL)
+		p, ok, err := r.linkPreview(ctx, l.URL)
 		if err != nil {
 			// The reason stays in the log; the link just gets no preview.
 			log.Info().Err(err).Str("ref", newRef()).Msg("link not unfurled")
 			continue
 		}
 		if ok {
-			unfurls[l.URL] = m
+			unfurls[l.URL] = p.msg
+			previews[l.URL] = p
+			shown = append(shown, l.URL)
 		}
 	}
 	if len(unfurls) == 0 {
@@ -73,34 +94,65 @@ func (r *Router) unfurl(ctx context.Context, req slackapp.Request, ev *slackeven
 		return
 	}
 	r.observe("unfurl", "ok")
+	r.trackUnfurls(dctx, to, shown, previews)
+}
+
+// trackUnfurls hands the previews of running pipelines and jobs on a posted
+// message to the watcher, which updates them as they move.
+func (r *Router) trackUnfurls(ctx context.Context, to notify.UnfurlTarget, urls []string, previews map[string]linkPreview) {
+	if r.deps.LiveUnfurls == nil || to.Source == "composer" {
+		return
+	}
+	for _, u := range urls {
+		p := previews[u]
+		if p.projectID == 0 {
+			continue
+		}
+		_, err := r.deps.LiveUnfurls.TrackUnfurl(ctx, notify.LiveUnfurl{
+			Channel: to.Channel, TS: to.TS, URL: u, ProjectID: p.projectID, Project: p.project, Pipeline: p.pipeline, Job: p.job,
+		})
+		if err != nil {
+			r.log.Warn().Err(err).Str("channel", to.Channel).Msg("live unfurl not recorded")
+		}
+	}
 }
 
 // linkPreview renders the preview of one link: ok is false for links that
 // are not a pipeline or job on pipebot's GitLab.
-func (r *Router) linkPreview(ctx context.Context, link string) (notify.Message, bool, error) {
+func (r *Router) linkPreview(ctx context.Context, link string) (linkPreview, bool, error) {
 	ref, ok := lexProjectRef(link)
 	if !ok || ref.Host == "" || (ref.PipelineID == 0 && ref.JobID == 0) {
-		return notify.Message{}, false, nil
+		return linkPreview{}, false, nil
 	}
 	if len(r.deps.GitLabHosts) > 0 && r.checkHost(ref) != nil {
-		return notify.Message{}, false, nil
+		return linkPreview{}, false, nil
 	}
 	if ref.PipelineID > 0 {
 		p, err := r.deps.GitLab.Pipeline(ctx, ref.Path, ref.PipelineID)
 		if err != nil {
-			return notify.Message{}, false, fmt.Errorf("pipeline %d of %s: %w", ref.PipelineID, ref.Path, err)
+			return linkPreview{}, false, fmt.Errorf("pipeline %d of %s: %w", ref.PipelineID, ref.Path, err)
 		}
 		m, err := r.card(ctx, ref.Path, p)
 		if err != nil {
-			return notify.Message{}, false, err
+			return linkPreview{}, false, err
 		}
-		return m, true, nil
+		return linkPreview{msg: m, projectID: p.ProjectID, project: ref.Path, pipeline: p}, true, nil
 	}
-	reply, err := r.jobShow(ctx, &Call{Project: ref.Path, Args: []string{fmt.Sprint(ref.JobID)}, Opts: map[string]string{}})
+	j, err := r.getJob(ctx, &Call{Project: ref.Path, Args: []string{fmt.Sprint(ref.JobID)}, Opts: map[string]string{}})
 	if err != nil {
-		return notify.Message{}, false, fmt.Errorf("job %d of %s: %w", ref.JobID, ref.Path, err)
+		return linkPreview{}, false, fmt.Errorf("job %d of %s: %w", ref.JobID, ref.Path, err)
 	}
-	return reply.Message, true, nil
+	lp := linkPreview{msg: JobPreview(ref.Path, j), project: ref.Path, job: &j}
+	if r.deps.LiveUnfurls != nil && !j.Status.Finished() {
+		// A job carries no project id; the watcher polls by id. Only a
+		// job that will still change needs it.
+		proj, err := r.deps.GitLab.Project(ctx, ref.Path)
+		if err != nil {
+			return linkPreview{}, false, fmt.Errorf("project %s: %w", ref.Path, err)
+		}
+		lp.projectID = proj.ID
+	}
+	return lp, true, nil
 }
 
 // unfurlTarget is where chat.unfurl answers: unfurl_id and source when Slack

@@ -35,6 +35,11 @@ func (w *Watcher) Tick(ctx context.Context) error {
 		firstErr = fmt.Errorf("list subscriptions: %w", err)
 	}
 	order = appendSubscribed(order, byProject, subsBy)
+	unfurlsBy, err := w.liveUnfurls()
+	if err != nil {
+		firstErr = first(firstErr, err)
+	}
+	order = appendUnfurled(order, unfurlsBy)
 	w.housekeep()
 	for _, pid := range order {
 		if ctx.Err() != nil {
@@ -44,7 +49,7 @@ func (w *Watcher) Tick(ctx context.Context) error {
 			continue
 		}
 		start := time.Now()
-		watchErr, err := w.pollProject(ctx, pid, byProject[pid], subsBy[pid])
+		watchErr, err := w.pollProject(withPollJobs(ctx), pid, byProject[pid], subsBy[pid], unfurlsBy[pid])
 		if w.cfg.OnPoll != nil {
 			w.cfg.OnPoll(time.Since(start), err)
 		}
@@ -91,12 +96,12 @@ func (w *Watcher) settle(pid int64, err error) {
 	w.backoff[pid] = b
 }
 
-// pollProject polls one project, updates its watches and fans its
-// pipelines out to the project's subscriptions. err is a failure of the
+// pollProject polls one project, updates its watches and live unfurls and
+// fans its pipelines out to the project's subscriptions. err is a failure of the
 // project's poll (it backs the project off); watchErr is the first failure
 // of a single watch, which is logged and retried next tick without holding
 // up the others.
-func (w *Watcher) pollProject(ctx context.Context, pid int64, watches []state.Watch, subs []projectSub) (watchErr, err error) {
+func (w *Watcher) pollProject(ctx context.Context, pid int64, watches []state.Watch, subs []projectSub, unfurls []state.Unfurl) (watchErr, err error) {
 	// Watches whose card is not yet confirmed are finished first: they need
 	// no poll to know what to do.
 	for _, wt := range watches {
@@ -129,7 +134,7 @@ func (w *Watcher) pollProject(ctx context.Context, pid int64, watches []state.Wa
 	if err != nil {
 		return watchErr, fmt.Errorf("read cursor: %w", err)
 	}
-	if !ok && len(watches) == 0 {
+	if !ok && len(watches) == 0 && len(unfurls) == 0 {
 		// Only subscriptions, and no cursor: start from now rather than
 		// posting the project's history.
 		return watchErr, w.startCursor(pid)
@@ -165,6 +170,9 @@ func (w *Watcher) pollProject(ctx context.Context, pid int64, watches []state.Wa
 				return w.render(ctx, cur, p)
 			})
 		}))
+	}
+	if len(unfurls) > 0 {
+		watchErr = first(watchErr, w.refreshUnfurls(ctx, pid, unfurls, byID))
 	}
 	if len(subs) > 0 {
 		if err := w.fanOutPolled(ctx, pid, subs, pipes); err != nil {

@@ -51,7 +51,7 @@ func (w *Watcher) deliverSubCard(ctx context.Context, channel string, subs []pro
 		w.ss.locks.Delete(k)
 		return nil
 	}
-	jobs, err := w.cfg.GitLab.PipelineJobs(ctx, idString(pid), p.ID, gitlab.ListJobsOptions{Limit: 100})
+	jobs, err := w.pipelineJobs(ctx, pid, p.ID)
 	if errors.Is(err, gitlab.ErrNotFound) || errors.Is(err, gitlab.ErrForbidden) {
 		// Re-checked at fan-out: pipebot no longer sees the project.
 		w.log.Info().Int64("project_id", pid).Msg("project no longer visible; not posting")
@@ -62,7 +62,7 @@ func (w *Watcher) deliverSubCard(ctx context.Context, channel string, subs []pro
 	}
 	in := CardInput{Project: subs[0].path, Pipeline: p, Jobs: jobs, Now: w.cfg.Now(), Children: w.children(ctx, pid, p)}
 	if p.Status == gitlab.StatusFailed {
-		in.LogTails = FailedJobTails(ctx, w.cfg.GitLab, idString(pid), jobs)
+		in.LogTails = w.failedTails(ctx, pid, p.ID, jobs)
 	}
 	status := cardStatus(in)
 

@@ -77,6 +77,9 @@ type Config struct {
 	// GroupRefresh is how often a subscribed group's projects are
 	// rediscovered. Default 5 min.
 	GroupRefresh time.Duration
+	// JobPreview renders a job link's preview (the same one a pasted link
+	// first unfurled into); nil leaves job previews as first posted.
+	JobPreview func(project string, j gitlab.Job) Message
 }
 
 // Watcher follows the pipelines pipebot started or was asked to watch and
@@ -103,6 +106,10 @@ type Watcher struct {
 	sgl    subGitLab
 	sslack subSlack
 	ss     subState
+
+	// live unfurls (unfurl_live.go); nil when the store or client lacks them
+	unfurls  unfurlStore
+	unfurler unfurlSlack
 }
 
 type projectBackoff struct {
@@ -137,6 +144,8 @@ func New(cfg Config) *Watcher {
 	w.subs, _ = cfg.Store.(subStore)
 	w.sgl, _ = cfg.GitLab.(subGitLab)
 	w.sslack, _ = cfg.Slack.(subSlack)
+	w.unfurls, _ = cfg.Store.(unfurlStore)
+	w.unfurler, _ = cfg.Slack.(unfurlSlack)
 	w.ss = subState{seen: map[int64]seenState{}, hookAt: map[int64]time.Time{}, lastPoll: map[int64]time.Time{}, mentions: map[int64]mention{}}
 	return w
 }
@@ -328,13 +337,13 @@ func (w *Watcher) postCard(ctx context.Context, wt state.Watch, in CardInput, lo
 }
 
 func (w *Watcher) cardInput(ctx context.Context, wt state.Watch, p gitlab.Pipeline) (CardInput, error) {
-	jobs, err := w.cfg.GitLab.PipelineJobs(ctx, idString(wt.ProjectID), p.ID, gitlab.ListJobsOptions{Limit: 100})
+	jobs, err := w.pipelineJobs(ctx, wt.ProjectID, p.ID)
 	if err != nil {
 		return CardInput{}, fmt.Errorf("jobs of pipeline %d: %w", p.ID, err)
 	}
 	in := CardInput{Project: wt.Project, Pipeline: p, Jobs: jobs, Requester: wt.Requester, Now: w.cfg.Now()}
 	if p.Status == gitlab.StatusFailed {
-		in.LogTails = FailedJobTails(ctx, w.cfg.GitLab, idString(wt.ProjectID), jobs)
+		in.LogTails = w.failedTails(ctx, wt.ProjectID, p.ID, jobs)
 	}
 	return in, nil
 }
