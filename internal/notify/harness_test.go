@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -86,6 +87,13 @@ func newHarness(t testing.TB, jobs []simulator.JobSpec) *harness {
 	return h
 }
 
+// testJobPreview stands in for commands.JobPreview (notify cannot import
+// commands): the job's name and status, escaped.
+func testJobPreview(project string, j gitlab.Job) Message {
+	text := fmt.Sprintf("job %s %s in %s", j.Name, j.Status, project)
+	return Message{Text: text, Blocks: []slack.Block{Section(Escape(text))}}
+}
+
 // open opens the store and builds a fresh Watcher: a process start.
 func (h *harness) open() {
 	h.t.Helper()
@@ -94,7 +102,7 @@ func (h *harness) open() {
 		h.t.Fatal(err)
 	}
 	h.store = st
-	h.w = New(Config{GitLab: h.gl, Slack: h.poster, Store: st, Interval: time.Second, Now: h.clock.Now, Logger: zerolog.Nop()})
+	h.w = New(Config{GitLab: h.gl, Slack: h.poster, Store: st, Interval: time.Second, Now: h.clock.Now, Logger: zerolog.Nop(), JobPreview: testJobPreview})
 }
 
 // restart closes the store and opens it again with a new Watcher, as a
@@ -109,7 +117,7 @@ func (h *harness) restart() {
 
 func (h *harness) setPoster(p poster) {
 	h.poster = p
-	h.w = New(Config{GitLab: h.gl, Slack: p, Store: h.store, Interval: time.Second, Now: h.clock.Now, Logger: zerolog.Nop()})
+	h.w = New(Config{GitLab: h.gl, Slack: p, Store: h.store, Interval: time.Second, Now: h.clock.Now, Logger: zerolog.Nop(), JobPreview: testJobPreview})
 }
 
 func (h *harness) project() gitlab.Project {

@@ -143,7 +143,7 @@ func (w *Watcher) refreshUnfurls(ctx context.Context, pid int64, us []state.Unfu
 			changed = true
 			byID[u.PipelineID] = p
 		}
-		if !changed {
+		if !changed || (u.JobID > 0 && !u.Stale && !p.UpdatedAt.After(u.PipelineUpdatedAt)) {
 			continue
 		}
 		m, status, ok, err := w.unfurlPreview(ctx, pid, u, p)
@@ -163,6 +163,12 @@ func (w *Watcher) refreshUnfurls(ctx context.Context, pid int64, us []state.Unfu
 			}
 			continue
 		case string(status) == u.LastStatus && !u.Stale:
+			if u.JobID > 0 {
+				u.PipelineUpdatedAt = p.UpdatedAt
+				if err := w.unfurls.PutUnfurl(u); err != nil {
+					firstErr = first(firstErr, fmt.Errorf("save unfurl: %w", err))
+				}
+			}
 			continue
 		}
 		k := [2]string{u.Channel, u.TS}
@@ -173,6 +179,9 @@ func (w *Watcher) refreshUnfurls(ctx context.Context, pid int64, us []state.Unfu
 			order = append(order, k)
 		}
 		u.LastStatus, u.Stale = string(status), false
+		if u.JobID > 0 {
+			u.PipelineUpdatedAt = p.UpdatedAt
+		}
 		b.previews[u.URL] = m
 		b.recs = append(b.recs, u)
 	}

@@ -36,6 +36,10 @@ type Unfurl struct {
 	// LastStatus is the status the preview shows: the pipeline's for a
 	// pipeline link, the job's for a job link.
 	LastStatus string `json:"last_status"`
+	// PipelineUpdatedAt is the pipeline's updated_at when a job link's
+	// job was last read: a poll listing the pipeline again unchanged (the
+	// poll overlap) costs no jobs read.
+	PipelineUpdatedAt time.Time `json:"pipeline_updated_at,omitempty"`
 	// Stale is set when an update could not be delivered (Slack or GitLab
 	// failed for a while): the next poll reads the pipeline even if the
 	// project's list does not show it changed.
