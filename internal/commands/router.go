@@ -81,9 +81,6 @@ type Deps struct {
 	Subs    subscriber // channel subscriptions; nil disables them
 	Slack   responder
 	Unfurls unfurler // link previews (link_shared); nil disables them
-	// LiveUnfurls keeps posted previews of running pipelines and jobs up to
-	// date (the watcher); nil leaves them as first posted.
-	LiveUnfurls unfurlTracker
 	Store   store
 	Admins  []string // Slack user ids who are always admins (PIPEBOT_ADMINS)
 	// MaxUploads is how many file uploads may run at once (default 2); the
@@ -107,6 +104,10 @@ type Deps struct {
 	OnCommand func(command, result string)
 	// Sleep waits between polls (schedule run); nil is a real timer.
 	Sleep func(ctx context.Context, d time.Duration) error
+
+	// LiveUnfurls keeps posted previews of running pipelines and jobs up to
+	// date (the watcher); nil leaves them as first posted.
+	LiveUnfurls unfurlTracker
 }
 
 // Router parses commands, checks roles and arguments, runs handlers and
