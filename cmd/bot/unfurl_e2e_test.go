@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pipebot/pipebot/internal/gitlab/simulator"
+	"github.com/pipebot/pipebot/internal/slackapp/slackfake"
 )
 
 // linkShared sends a signed Events API link_shared callback for links, as
@@ -184,5 +186,116 @@ func TestLinkSharedUnfurlRefusedBySlackPostsNothingElse(t *testing.T) {
 	calls := e.fake.Calls()
 	if len(calls) != 1 || calls[0].Method != "chat.unfurl" || calls[0].Error != "cannot_unfurl_url" {
 		t.Errorf("Slack calls = %+v, want only the refused chat.unfurl", calls)
+	}
+}
+
+// unfurlCalls returns the successful chat.unfurl calls so far.
+func (e *e2e) unfurlCalls() []slackfake.Call {
+	var out []slackfake.Call
+	for _, c := range e.fake.CallsOf("chat.unfurl") {
+		if c.Error == "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// previewOf is the current preview of url on the link_shared message.
+func (e *e2e) previewOf(url string) string {
+	e.t.Helper()
+	for _, u := range e.fake.Unfurls() {
+		if u.URL == url && u.Channel == e2eChannel && u.TS == "1700000000.000100" {
+			return unescapeJSON(u.Blocks)
+		}
+	}
+	e.t.Fatalf("no preview of %s", url)
+	return ""
+}
+
+func TestLinkSharedPreviewsStayLiveUntilThePipelineEnds(t *testing.T) {
+	e := newE2E(t, func(w *wiring) { w.gitlabHosts = []string{"gitlab.example.com"} })
+	pid := e.sim.CreatePipeline(e2eProject, "main", "push", 1)
+	build := e.sim.Jobs(e2eProject, pid)[0]
+	pipeURL := fmt.Sprintf("https://gitlab.example.com/team/web/-/pipelines/%d", pid)
+	jobURL := fmt.Sprintf("https://gitlab.example.com/team/web/-/jobs/%d", build.ID)
+	if code := e.linkShared("EvLive", 0, links(pipeURL, jobURL)); code != http.StatusOK {
+		t.Fatalf("HTTP %d", code)
+	}
+	if n := len(e.unfurlCalls()); n != 1 {
+		t.Fatalf("%d chat.unfurl calls for the shared links, want 1", n)
+	}
+	if us, _ := e.app.store.Unfurls(); len(us) != 2 {
+		t.Fatalf("live unfurls recorded = %+v, want the pipeline and the job", us)
+	}
+	sawRunning := false
+	for i := 0; i < 20; i++ {
+		st := e.sim.Advance(e2eProject, pid)
+		if err := e.app.watcher.Tick(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if st == simulator.StatusRunning && strings.Contains(e.previewOf(pipeURL), "running") {
+			sawRunning = true
+		}
+		if st == simulator.StatusFailed {
+			break
+		}
+	}
+	if !sawRunning {
+		t.Error("the pipeline's preview never showed it running")
+	}
+	if p := e.previewOf(pipeURL); !strings.Contains(p, "failed") || !strings.Contains(p, "script failure") || strings.Contains(p, "pipeline cancel") {
+		t.Errorf("final pipeline preview should show the failure and no Cancel:\n%s", p)
+	}
+	if p := e.previewOf(jobURL); !strings.Contains(p, "Job <"+jobURL) || !strings.Contains(p, "passed") {
+		t.Errorf("the job's preview should show it passed:\n%s", p)
+	}
+	calls := e.unfurlCalls()
+	for _, c := range calls {
+		if c.Channel != e2eChannel || c.TS != "1700000000.000100" {
+			t.Errorf("update not sent to the shared message by channel and ts: %+v", c)
+		}
+	}
+	if len(calls) < 3 {
+		t.Errorf("only %d chat.unfurl calls: the previews were not updated as the pipeline moved", len(calls))
+	}
+	if us, _ := e.app.store.Unfurls(); len(us) != 0 {
+		t.Errorf("live unfurls left after the end: %+v", us)
+	}
+	// No chat.unfurl after the final one.
+	for i := 0; i < 3; i++ {
+		if err := e.app.watcher.Tick(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(e.unfurlCalls()); n != len(calls) {
+		t.Errorf("chat.unfurl called %d more times after the end", n-len(calls))
+	}
+}
+
+func TestLinkSharedPreviewKeepsUpdatingAfterARestart(t *testing.T) {
+	var w wiring
+	e := newE2E(t, func(wr *wiring) { wr.gitlabHosts = []string{"gitlab.example.com"}; w = *wr })
+	pid := e.sim.CreatePipeline(e2eProject, "main", "push", 1)
+	pipeURL := fmt.Sprintf("https://gitlab.example.com/team/web/-/pipelines/%d", pid)
+	e.linkShared("EvRestart", 0, links(pipeURL))
+
+	// A new process on the same database.
+	if err := e.app.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := wire(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.store.Close() })
+	e.sim.Finish(e2eProject, pid)
+	if err := a.watcher.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.unfurlCalls()); n != 2 {
+		t.Fatalf("chat.unfurl calls = %d, want the first preview and the final one after the restart", n)
+	}
+	if p := e.previewOf(pipeURL); !strings.Contains(p, "failed") {
+		t.Errorf("preview after the restart does not show the end:\n%s", p)
 	}
 }
