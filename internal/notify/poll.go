@@ -172,7 +172,7 @@ func (w *Watcher) pollProject(ctx context.Context, pid int64, watches []state.Wa
 		}))
 	}
 	if len(unfurls) > 0 {
-		watchErr = first(watchErr, w.refreshUnfurls(ctx, pid, unfurls, byID))
+		watchErr = first(watchErr, w.refreshUnfurls(ctx, pid, byID))
 	}
 	if len(subs) > 0 {
 		if err := w.fanOutPolled(ctx, pid, subs, pipes); err != nil {

@@ -61,7 +61,10 @@ func (w *Watcher) TrackUnfurl(_ context.Context, u LiveUnfurl) (bool, error) {
 	if status.Finished() || u.Channel == "" || u.TS == "" || u.Channel == composerChannel {
 		return false, nil
 	}
-	if err := w.unfurls.PutUnfurl(rec); err != nil {
+	w.unfurlMu.Lock()
+	err := w.unfurls.PutUnfurl(rec)
+	w.unfurlMu.Unlock()
+	if err != nil {
 		return false, fmt.Errorf("record unfurl: %w", err)
 	}
 	// A job link carries no pipeline timestamps; now less the overlap
@@ -75,6 +78,17 @@ func (w *Watcher) TrackUnfurl(_ context.Context, u LiveUnfurl) (bool, error) {
 // composerChannel is what link_shared carries as the channel of a link
 // still in the message composer.
 const composerChannel = "COMPOSER"
+
+// hookUnfurls brings the live previews of a pipeline a webhook reported up
+// to date, as a poll would. Failures are logged: the poll tries again.
+func (w *Watcher) hookUnfurls(ctx context.Context, pid int64, p gitlab.Pipeline) {
+	if w.unfurls == nil || w.unfurler == nil {
+		return
+	}
+	if err := w.refreshUnfurls(ctx, pid, map[int64]gitlab.Pipeline{p.ID: p}); err != nil {
+		w.log.Warn().Err(err).Int64("project_id", pid).Int64("pipeline_id", p.ID).Msg("live unfurls from webhook")
+	}
+}
 
 // liveUnfurls lists the live unfurls by project.
 func (w *Watcher) liveUnfurls() (map[int64][]state.Unfurl, error) {
@@ -120,7 +134,22 @@ type unfurlBatch struct {
 // come from the poll and the poll's shared jobs read: several previews of
 // one pipeline cost one jobs read, and none costs a request of its own. A
 // preview that reached its end is unfurled once more and forgotten.
-func (w *Watcher) refreshUnfurls(ctx context.Context, pid int64, us []state.Unfurl, byID map[int64]gitlab.Pipeline) error {
+//
+// The records are read under unfurlMu, so a poll and a webhook never update
+// the same preview at once (nor bring back one the other just ended).
+func (w *Watcher) refreshUnfurls(ctx context.Context, pid int64, byID map[int64]gitlab.Pipeline) error {
+	w.unfurlMu.Lock()
+	defer w.unfurlMu.Unlock()
+	all, err := w.unfurls.Unfurls()
+	if err != nil {
+		return fmt.Errorf("list unfurls: %w", err)
+	}
+	var us []state.Unfurl
+	for _, u := range all {
+		if u.ProjectID == pid {
+			us = append(us, u)
+		}
+	}
 	var firstErr error
 	batches := map[[2]string]*unfurlBatch{}
 	var order [][2]string
@@ -143,7 +172,7 @@ func (w *Watcher) refreshUnfurls(ctx context.Context, pid int64, us []state.Unfu
 			changed = true
 			byID[u.PipelineID] = p
 		}
-		if !changed || (u.JobID > 0 && !u.Stale && !p.UpdatedAt.After(u.PipelineUpdatedAt)) {
+		if !changed || (u.JobID > 0 && !u.Stale && !p.UpdatedAt.IsZero() && !p.UpdatedAt.After(u.PipelineUpdatedAt)) {
 			continue
 		}
 		m, status, ok, err := w.unfurlPreview(ctx, pid, u, p)

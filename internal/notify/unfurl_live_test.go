@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -336,5 +337,44 @@ func TestLiveUnfurlAndWatchedCardShareOneJobsRead(t *testing.T) {
 	}
 	if h.card().Edits == 0 || len(h.unfurlsOn("1700000000.000500")) != 1 {
 		t.Errorf("card edits %d, unfurls %d: want both updated", h.card().Edits, len(h.unfurlsOn("1700000000.000500")))
+	}
+}
+
+func TestLiveUnfurlUpdatedByAWebhookWithoutAPoll(t *testing.T) {
+	h := newHarness(t, passingJobs)
+	wh, url := h.webhook()
+	id := h.sim.CreatePipeline(projectID, "main", "push", 1)
+	const ts = "1700000000.000600"
+	link := h.trackPipeline(ts, id)
+	h.sim.Finish(projectID, id)
+	d, _ := h.sim.PipelineHook(projectID, id)
+	h.sim.ResetRequests()
+	if code := send(t, url, hookSecret, d); code != http.StatusOK {
+		t.Fatalf("delivery answered %d", code)
+	}
+	if err := wh.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.unfurlsOn(ts)); n != 1 {
+		t.Fatalf("chat.unfurl calls after the hook = %d, want 1", n)
+	}
+	if p := h.preview(ts, link); !strings.Contains(p, "passed") {
+		t.Errorf("preview after the hook does not show the end: %s", p)
+	}
+	for _, r := range h.sim.Requests() {
+		if strings.HasSuffix(r.Path, "/pipelines") {
+			t.Errorf("the hook's update polled GitLab: %s", r.Path)
+		}
+	}
+	if us, _ := h.store.Unfurls(); len(us) != 0 {
+		t.Errorf("the ended unfurl is still live: %+v", us)
+	}
+	// The poll afterwards finds nothing to do.
+	h.later()
+	if err := h.tick(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.unfurlsOn(ts)); n != 1 {
+		t.Errorf("the poll after the hook unfurled again (%d calls)", n)
 	}
 }

@@ -110,6 +110,7 @@ type Watcher struct {
 	// live unfurls (unfurl_live.go); nil when the store or client lacks them
 	unfurls  unfurlStore
 	unfurler unfurlSlack
+	unfurlMu sync.Mutex // serializes live unfurl updates (polls, webhooks, new links)
 }
 
 type projectBackoff struct {

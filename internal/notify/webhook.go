@@ -500,6 +500,8 @@ func (w *Watcher) hookPipeline(ctx context.Context, ev hookEvent) error {
 		w.ss.seen[p.ID] = seenState{status: p.Status, maxJob: max(ev.maxJob, old.maxJob), hook: !fetch, at: w.cfg.Now()}
 	}
 
+	// The card, subscription cards and live unfurls share one jobs read.
+	ctx = withPollJobs(ctx)
 	watches, err := w.cfg.Store.Watches()
 	if err != nil {
 		return fmt.Errorf("list watches: %w", err)
@@ -521,6 +523,7 @@ func (w *Watcher) hookPipeline(ctx context.Context, ev hookEvent) error {
 			return err
 		}
 	}
+	w.hookUnfurls(ctx, pid, p)
 	done()
 	return nil
 }
