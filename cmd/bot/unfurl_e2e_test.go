@@ -299,3 +299,21 @@ func TestLinkSharedPreviewKeepsUpdatingAfterARestart(t *testing.T) {
 		t.Errorf("preview after the restart does not show the end:\n%s", p)
 	}
 }
+
+func TestLinkSharedFollowsOnlyPostedLinksOfRunningPipelines(t *testing.T) {
+	e := newE2E(t, func(w *wiring) { w.gitlabHosts = []string{"gitlab.example.com"} })
+	running := e.sim.CreatePipeline(e2eProject, "main", "push", 1)
+	done := e.sim.CreatePipeline(e2eProject, "main", "push", 1)
+	e.sim.Finish(e2eProject, done)
+	composer := links(fmt.Sprintf("https://gitlab.example.com/team/web/-/pipelines/%d", running))
+	composer["channel"], composer["message_ts"] = "COMPOSER", "5b7a0c12-6e5b-4f2d-9d73-0c7c8a0e9c11"
+	composer["unfurl_id"], composer["source"] = "U0E2E-5b7a0c12", "composer"
+	e.linkShared("EvComposer", 0, composer)
+	e.linkShared("EvDone", 0, links(fmt.Sprintf("https://gitlab.example.com/team/web/-/pipelines/%d", done)))
+	if n := len(e.unfurlCalls()); n != 2 {
+		t.Fatalf("chat.unfurl calls = %d, want both links previewed", n)
+	}
+	if us, _ := e.app.store.Unfurls(); len(us) != 0 {
+		t.Errorf("recorded live: %+v; want neither the composer link nor the finished pipeline", us)
+	}
+}
