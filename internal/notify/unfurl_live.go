@@ -153,12 +153,18 @@ func (w *Watcher) refreshUnfurls(ctx context.Context, pid int64, byID map[int64]
 	var firstErr error
 	batches := map[[2]string]*unfurlBatch{}
 	var order [][2]string
+	fetched := map[int64]gitlab.Pipeline{}
 	for _, u := range us {
 		if w.cfg.Now().Sub(u.CreatedAt) > w.cfg.MaxAge {
 			w.dropUnfurl(u, "live for too long")
 			continue
 		}
 		p, changed := byID[u.PipelineID]
+		if !changed && u.Stale {
+			// An update that failed is retried with the pipeline read once
+			// for all its stale previews.
+			p, changed = fetched[u.PipelineID]
+		}
 		if !changed && u.Stale {
 			var err error
 			if p, err = w.cfg.GitLab.Pipeline(ctx, idString(pid), u.PipelineID); err != nil {
@@ -170,7 +176,7 @@ func (w *Watcher) refreshUnfurls(ctx context.Context, pid int64, byID map[int64]
 				continue
 			}
 			changed = true
-			byID[u.PipelineID] = p
+			fetched[u.PipelineID] = p
 		}
 		if !changed || (u.JobID > 0 && !u.Stale && !p.UpdatedAt.IsZero() && !p.UpdatedAt.After(u.PipelineUpdatedAt)) {
 			continue
