@@ -9,27 +9,27 @@ import (
 // branchJSON is one branch as GET /projects/:id/repository/branches
 // returns it (doc/api/branches.md).
 type branchJSON struct {
-	Name               string     `json:"name"`
-	Merged             bool       `json:"merged"`
-	Protected          bool       `json:"protected"`
-	Default            bool       `json:"default"`
-	DevelopersCanPush  bool       `json:"developers_can_push"`
-	DevelopersCanMerge bool       `json:"developers_can_merge"`
-	CanPush            bool       `json:"can_push"`
-	WebURL             string     `json:"web_url"`
+	Name               string        `json:"name"`
+	Merged             bool          `json:"merged"`
+	Protected          bool          `json:"protected"`
+	Default            bool          `json:"default"`
+	DevelopersCanPush  bool          `json:"developers_can_push"`
+	DevelopersCanMerge bool          `json:"developers_can_merge"`
+	CanPush            bool          `json:"can_push"`
+	WebURL             string        `json:"web_url"`
 	Commit             refCommitJSON `json:"commit"`
 }
 
 // tagJSON is one tag as GET /projects/:id/repository/tags returns it
 // (doc/api/tags.md).
 type tagJSON struct {
-	Name      string     `json:"name"`
-	Message   string     `json:"message"`
-	Target    string     `json:"target"`
+	Name      string        `json:"name"`
+	Message   string        `json:"message"`
+	Target    string        `json:"target"`
 	Commit    refCommitJSON `json:"commit"`
-	Release   any        `json:"release"`
-	Protected bool       `json:"protected"`
-	CreatedAt any        `json:"created_at"`
+	Release   any           `json:"release"`
+	Protected bool          `json:"protected"`
+	CreatedAt any           `json:"created_at"`
 }
 
 type refCommitJSON struct {
