@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
 
@@ -31,6 +32,9 @@ const (
 	maxOptionValue = 150
 	maxOptionText  = 75
 )
+
+// answerTimeout bounds the GitLab work behind an Answer.
+const answerTimeout = 2500 * time.Millisecond
 
 // refSearcher is what the run form asks GitLab.
 type refSearcher interface {
@@ -125,6 +129,9 @@ func runFormView(project, meta string) slack.ModalViewRequest {
 // Answer answers what Slack reads from the acknowledgement itself: the ref
 // picker's options and the run form's submission (slackapp.Answerer).
 func (r *Router) Answer(ctx context.Context, req slackapp.Request) (any, bool) {
+	// Slack waits 3 seconds for this answer, transport included.
+	ctx, cancel := context.WithTimeout(ctx, answerTimeout)
+	defer cancel()
 	switch {
 	case req.Kind == slackapp.KindOptions:
 		return r.refOptions(ctx, req), false
