@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/pipebot/pipebot/internal/gitlab/simulator"
 	"github.com/pipebot/pipebot/internal/slackapp"
+	"github.com/pipebot/pipebot/internal/slackapp/slackfake"
 	"github.com/pipebot/pipebot/internal/state"
 )
 
@@ -231,5 +235,55 @@ func TestViewerTypingRunGetsNoForm(t *testing.T) {
 	mustContain(t, "viewer /ci run", reply, "needs the operator role")
 	if n := len(e.fake.CallsOf("views.open")); n != 0 {
 		t.Errorf("views.open called %d times for a viewer", n)
+	}
+}
+
+// Over Socket Mode the options travel in the envelope's ack, from a real
+// `pipebot serve`.
+func TestRunFormRefSearchOverSocketMode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real process")
+	}
+	sim := simulator.New(simulator.Options{})
+	sim.AddUser(simulator.User{ID: 1, Username: "pipebot-bot"}, "glpat-sock")
+	sim.AddProject(simulator.Project{ID: 77, Path: "team/api", Branches: []string{"main", "release/2.0", "hotfix-release"},
+		Tags: []string{"v2.0.0"}, Members: map[int64]simulator.AccessLevel{1: simulator.Maintainer}})
+	gl := httptest.NewServer(sim)
+	defer gl.Close()
+	fake := slackfake.NewServer(slackfake.Options{AppToken: "xapp-1-A0TEST-socket"})
+	defer fake.Close()
+	c := &child{t: t, addr: freeAddr(t), env: []string{
+		"SLACK_BOT_TOKEN=" + fake.BotToken(), "SLACK_APP_TOKEN=xapp-1-A0TEST-socket", "SLACK_SIGNING_SECRET=",
+		"SLACK_API_URL=" + fake.APIURL(), "GITLAB_URL=" + gl.URL, "GITLAB_TOKEN=glpat-sock",
+		"PIPEBOT_DB_PATH=" + filepath.Join(t.TempDir(), "pipebot.db"), "PIPEBOT_ADMINS=" + e2eAdmin,
+	}}
+	defer c.kill9()
+	c.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	view := map[string]any{"type": "modal", "callback_id": "pipebot_run", "private_metadata": `{"channel":"C0E2E"}`}
+	raw, _ := json.Marshal(runFormPayload("block_suggestion", e2eAdmin, view, map[string]map[string]any{"project": text("team/api")}, "release"))
+	env, err := fake.SendSocketEvent(ctx, "interactive", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := fake.WaitForAck(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Options []struct {
+			Value string `json:"value"`
+		} `json:"options"`
+	}
+	if err := json.Unmarshal(ack, &got); err != nil {
+		t.Fatalf("ack payload %s: %v", ack, err)
+	}
+	var names []string
+	for _, o := range got.Options {
+		names = append(names, o.Value)
+	}
+	if want := "release/2.0 hotfix-release"; strings.Join(names, " ") != want {
+		t.Errorf("options in the ack = %v, want %s (ack %s)", names, want, ack)
 	}
 }
