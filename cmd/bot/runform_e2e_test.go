@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,24 +17,16 @@ import (
 	"github.com/pipebot/pipebot/internal/state"
 )
 
-// postJSON sends a signed interaction payload to path and returns the status
-// and the body Slack would read (options, or a view submission's errors).
+// postPayload sends a signed interaction payload to path, as Slack does, and
+// returns the status and the body Slack would read (options, or a view
+// submission's errors).
 func (e *e2e) postPayload(path string, payload any, secret string) (int, string) {
 	e.t.Helper()
-	raw, _ := json.Marshal(payload)
-	body := []byte(url.Values{"payload": {string(raw)}}.Encode())
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(string(body)))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Slack-Request-Timestamp", ts)
-	req.Header.Set("X-Slack-Signature", sign(secret, ts, body))
-	resp, err := http.DefaultClient.Do(req)
+	status, body, err := e.fake.Interaction(context.Background(), e.srv.URL+path, secret, payload)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return status, string(body)
 }
 
 // runFormE2E is the e2e harness with refs in team/web and the channel's
@@ -262,12 +252,8 @@ func TestRunFormRefSearchOverSocketMode(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	view := map[string]any{"type": "modal", "callback_id": "pipebot_run", "private_metadata": `{"channel":"C0E2E"}`}
-	raw, _ := json.Marshal(runFormPayload("block_suggestion", e2eAdmin, view, map[string]map[string]any{"project": text("team/api")}, "release"))
-	env, err := fake.SendSocketEvent(ctx, "interactive", raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ack, err := fake.WaitForAck(ctx, env)
+	payload := runFormPayload("block_suggestion", e2eAdmin, view, map[string]map[string]any{"project": text("team/api")}, "release")
+	_, ack, err := fake.Interaction(ctx, "", "", slackfake.BlockSuggestion(e2eAdmin, "T0E2E", "ref", "value", "release", payload["view"].(map[string]any)))
 	if err != nil {
 		t.Fatal(err)
 	}
