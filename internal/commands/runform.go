@@ -242,7 +242,7 @@ func runFormCommand(v *slack.View) (string, map[string]string) {
 	if ref == "" {
 		errs[blockRunRef] = "Pick a branch or tag."
 	}
-	parts := []string{"pipeline run", project, ref}
+	parts := []string{"pipeline", "run", project, ref}
 	seen := map[string]bool{}
 	for i, line := range lines(formValue(v, blockRunVars)) {
 		key, value, ok := strings.Cut(line, "=")
