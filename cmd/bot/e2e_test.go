@@ -84,7 +84,7 @@ func newE2E(t *testing.T, opts ...func(w *wiring)) *e2e {
 	t.Cleanup(a.pool.Stop)
 
 	e := &e2e{t: t, sim: sim, fake: fake, app: a, now: time.Now()}
-	e.srv = httptest.NewServer(slackapp.NewHTTP(slackapp.HTTPConfig{SigningSecret: e2eSecret, Pool: a.pool, Logger: zerolog.Nop()}))
+	e.srv = httptest.NewServer(slackapp.NewHTTP(slackapp.HTTPConfig{SigningSecret: e2eSecret, Pool: a.pool, Logger: zerolog.Nop(), Answerer: a.router}))
 	t.Cleanup(e.srv.Close)
 	return e
 }

@@ -209,7 +209,7 @@ func serve(ctx context.Context, stderr io.Writer) error {
 		go func() { defer bg.Done(); hook.Run(work) }()
 	}
 	if cfg.SlackSigningSecret != "" {
-		h := slackapp.NewHTTP(slackapp.HTTPConfig{SigningSecret: cfg.SlackSigningSecret, Pool: a.pool, Logger: log})
+		h := slackapp.NewHTTP(slackapp.HTTPConfig{SigningSecret: cfg.SlackSigningSecret, Pool: a.pool, Logger: log, Answerer: a.router})
 		mux.Handle("/slack/", h)
 	}
 	srv := &http.Server{Addr: cfg.ListenAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -229,6 +229,7 @@ func serve(ctx context.Context, stderr io.Writer) error {
 			defer socket.Done()
 			err := slackapp.RunSocketMode(intake, slackapp.SocketConfig{
 				AppToken: cfg.SlackAppToken, BotToken: cfg.SlackBotToken, APIURL: cfg.SlackAPIURL, Pool: a.pool, Logger: log,
+				Answerer: a.router,
 			})
 			if err != nil && intake.Err() == nil {
 				errc <- fmt.Errorf("socket mode: %w", err)

@@ -247,6 +247,15 @@ func (r *Router) dispatch(ctx context.Context, req slackapp.Request, edit func(*
 		return withGeneralUsage(errorReply(fmt.Sprintf("I don't know the command `%s`. Try `/ci help`.", notify.Escape(truncateWord(strings.Join(tokens[:min(2, len(tokens))], " ")))), nil))
 	}
 	log = log.With().Str("command", cmd.Name).Logger()
+	if cmd.Name == "pipeline run" && edit == nil {
+		project, open, err := r.runFormProject(req, rest)
+		if err != nil {
+			return r.renderError(log, ref, cmd, nil, err)
+		}
+		if open {
+			return r.openRunForm(ctx, req, project) // runform.go
+		}
+	}
 	call, err := r.parseCall(cmd, req, rest)
 	if err == nil && edit != nil {
 		err = edit(call)

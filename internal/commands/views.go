@@ -88,6 +88,10 @@ func (r *Router) openVarForm(ctx context.Context, c *Call, owner gitlab.Variable
 // re-checked, audited without the value), completed by the submitted value.
 func (r *Router) handleView(ctx context.Context, req slackapp.Request) {
 	log := r.log.With().Str("user", req.UserID).Str("kind", req.Kind.String()).Logger()
+	if req.View != nil && req.View.CallbackID == callbackRun {
+		r.handleRunForm(ctx, req) // runform.go
+		return
+	}
 	if req.View == nil || req.View.CallbackID != callbackVarSet {
 		log.Debug().Msg("view submission ignored")
 		return

@@ -18,6 +18,9 @@ const (
 	PathCommands     = "/slack/commands"
 	PathInteractions = "/slack/interactions"
 	PathEvents       = "/slack/events"
+	// PathOptions is the options load URL of external selects
+	// (manifest settings.interactivity.message_menu_options_url).
+	PathOptions = "/slack/options"
 )
 
 const defaultMaxBody = 1 << 20
@@ -34,6 +37,9 @@ type HTTPConfig struct {
 	Logger zerolog.Logger
 	// MaxBody is the largest body read (default 1 MiB); larger bodies get 413.
 	MaxBody int64
+	// Answerer, when set, answers block_suggestion and view_submission
+	// requests in the response body.
+	Answerer Answerer
 }
 
 type httpTransport struct {
@@ -65,6 +71,8 @@ func (t *httpTransport) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		handle = t.interaction
 	case PathEvents:
 		handle = t.event
+	case PathOptions:
+		handle = t.interaction
 	default:
 		http.NotFound(w, r)
 		return
@@ -115,7 +123,7 @@ func (t *httpTransport) command(w http.ResponseWriter, _ *http.Request, body []b
 	t.submit(w, []Request{req}, now)
 }
 
-func (t *httpTransport) interaction(w http.ResponseWriter, _ *http.Request, body []byte, now time.Time) {
+func (t *httpTransport) interaction(w http.ResponseWriter, r *http.Request, body []byte, now time.Time) {
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
 		plain(w, http.StatusBadRequest, "malformed form body")
@@ -133,6 +141,26 @@ func (t *httpTransport) interaction(w http.ResponseWriter, _ *http.Request, body
 		return
 	}
 	reqs := requestsFromInteraction(ic)
+	if len(reqs) == 1 && t.cfg.Answerer != nil && (reqs[0].Kind == KindOptions || reqs[0].Kind == KindViewSubmission) {
+		reqs[0].Source, reqs[0].Received = sourceHTTP, now
+		answer, forward := t.cfg.Answerer.Answer(r.Context(), reqs[0])
+		if forward {
+			t.submit(nopWriter{}, reqs, now)
+		}
+		if answer == nil {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(answer)
+		return
+	}
+	if len(reqs) > 0 && reqs[0].Kind == KindOptions {
+		// No one to ask: an empty list rather than an error in the menu.
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"options":[]}`)
+		return
+	}
 	if len(reqs) == 0 {
 		t.log.Debug().Str("type", string(ic.Type)).Msg("interaction type ignored")
 		w.WriteHeader(http.StatusOK)
@@ -215,3 +243,10 @@ func plain(w http.ResponseWriter, code int, msg string) {
 	w.WriteHeader(code)
 	_, _ = io.WriteString(w, msg+"\n")
 }
+
+// nopWriter discards a response: the answer was already chosen.
+type nopWriter struct{}
+
+func (nopWriter) Header() http.Header         { return http.Header{} }
+func (nopWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (nopWriter) WriteHeader(int)             {}

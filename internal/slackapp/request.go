@@ -24,6 +24,10 @@ const (
 	KindViewSubmission
 	// KindEvent is an Events API callback (link_shared, app_mention, …).
 	KindEvent
+	// KindOptions is a block_suggestion: an external select asks for the
+	// options matching what the user typed (Request.Text). It is answered
+	// synchronously by an Answerer, never submitted to the pool.
+	KindOptions
 )
 
 // String names the kind for logs.
@@ -37,6 +41,8 @@ func (k Kind) String() string {
 		return "view_submission"
 	case KindEvent:
 		return "event"
+	case KindOptions:
+		return "options"
 	default:
 		return "kind(" + strconv.Itoa(int(k)) + ")"
 	}
@@ -78,6 +84,18 @@ type Request struct {
 // Web API, never through the transport.
 type Handler interface {
 	Handle(ctx context.Context, req Request)
+}
+
+// Answerer answers the requests whose reply Slack reads from the transport's
+// acknowledgement itself, within its 3 seconds: block_suggestion options
+// (KindOptions) and view submissions, which may answer
+// response_action=errors to keep a modal open
+// (https://docs.slack.dev/surfaces/modals#displaying_errors). answer is
+// encoded as the HTTP response body or the Socket Mode ack payload (nil:
+// an empty acknowledgement); forward says whether the request then goes to
+// the pool as usual.
+type Answerer interface {
+	Answer(ctx context.Context, req Request) (answer any, forward bool)
 }
 
 // HandlerFunc adapts a function to Handler.
@@ -178,6 +196,13 @@ func requestsFromInteraction(ic slack.InteractionCallback) []Request {
 			out = append(out, r)
 		}
 		return out
+	case slack.InteractionTypeBlockSuggestion:
+		r := base
+		r.Kind = KindOptions
+		r.ActionID, r.Text = ic.ActionID, ic.Value
+		view := ic.View
+		r.View = &view
+		return []Request{r}
 	case slack.InteractionTypeViewSubmission:
 		r := base
 		r.Kind = KindViewSubmission

@@ -27,6 +27,9 @@ type SocketConfig struct {
 	Logger zerolog.Logger
 	// Debug makes slack-go log its Socket Mode traffic (credentials redacted).
 	Debug bool
+	// Answerer, when set, answers block_suggestion and view_submission
+	// envelopes in their ack payload.
+	Answerer Answerer
 }
 
 // socketAcker is the part of socketmode.Client the dispatcher uses.
@@ -69,7 +72,7 @@ func RunSocketMode(ctx context.Context, cfg SocketConfig) error {
 	runErr := make(chan error, 1)
 	go func() { runErr <- client.RunContext(ctx) }()
 
-	d := socketDispatcher{ack: client, pool: cfg.Pool, log: log, now: time.Now, busy: postBusy}
+	d := socketDispatcher{ack: client, pool: cfg.Pool, log: log, now: time.Now, busy: postBusy, answer: cfg.Answerer}
 	for {
 		select {
 		case <-ctx.Done():
@@ -94,6 +97,8 @@ type socketDispatcher struct {
 	now  func() time.Time
 	// busy tells the user behind responseURL that the pool is full.
 	busy func(ctx context.Context, responseURL string) error
+	// answer, when set, fills the ack of options and view submissions.
+	answer Answerer
 }
 
 func (d socketDispatcher) dispatch(ctx context.Context, evt socketmode.Event) {
@@ -136,12 +141,27 @@ func (d socketDispatcher) dispatch(ctx context.Context, evt socketmode.Event) {
 		}
 		d.submit(ctx, []Request{requestFromCommand(cmd)})
 	case socketmode.EventTypeInteractive:
-		d.acknowledge(*evt.Request)
 		ic, ok := evt.Data.(slack.InteractionCallback)
 		if !ok {
+			d.acknowledge(*evt.Request)
 			return
 		}
-		d.submit(ctx, requestsFromInteraction(ic))
+		reqs := requestsFromInteraction(ic)
+		if len(reqs) == 1 && d.answer != nil && (reqs[0].Kind == KindOptions || reqs[0].Kind == KindViewSubmission) {
+			// Slack reads options and view errors from the ack itself.
+			reqs[0].Source, reqs[0].Received = sourceSocket, d.now()
+			answer, forward := d.answer.Answer(ctx, reqs[0])
+			d.acknowledgeWith(*evt.Request, answer)
+			if forward {
+				d.submit(ctx, reqs)
+			}
+			return
+		}
+		d.acknowledge(*evt.Request)
+		if len(reqs) > 0 && reqs[0].Kind == KindOptions {
+			return
+		}
+		d.submit(ctx, reqs)
 	case socketmode.EventTypeEventsAPI:
 		d.acknowledge(*evt.Request)
 		ev, ok := evt.Data.(slackevents.EventsAPIEvent)
@@ -161,6 +181,21 @@ func (d socketDispatcher) acknowledge(req socketmode.Request) {
 		return
 	}
 	if err := d.ack.Ack(req); err != nil {
+		d.log.Warn().Err(err).Str("envelope", req.EnvelopeID).Msg("ack failed")
+	}
+}
+
+func (d socketDispatcher) acknowledgeWith(req socketmode.Request, payload any) {
+	if req.EnvelopeID == "" {
+		return
+	}
+	var err error
+	if payload == nil {
+		err = d.ack.Ack(req)
+	} else {
+		err = d.ack.Ack(req, payload)
+	}
+	if err != nil {
 		d.log.Warn().Err(err).Str("envelope", req.EnvelopeID).Msg("ack failed")
 	}
 }

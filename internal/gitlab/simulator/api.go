@@ -234,6 +234,8 @@ func (s *Server) routeProject(c *call, idOrPath string, rest []string) *apiError
 		return s.routeProjectCI(c, rest)
 	case n >= 1 && at(0, "pipeline_schedules"):
 		return s.routeSchedules(c, rest[1:])
+	case n >= 2 && at(0, "repository"):
+		return s.routeRepository(c, rest[1:])
 	}
 	return errRouteNotFound
 }
