@@ -148,7 +148,8 @@ func wire(w wiring) (*app, error) {
 	})
 	log := w.log
 	pool := slackapp.NewPool(slackapp.PoolConfig{
-		Logger: w.log,
+		Logger:  w.log,
+		Observe: func(k slackapp.Kind, result string) { w.metrics.SlackDelivery(k.String(), result) },
 		Once: func(key string) bool {
 			first, err := store.MarkOnce("slack", key, 24*time.Hour)
 			if err != nil {

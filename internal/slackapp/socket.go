@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -121,7 +122,7 @@ func (d socketDispatcher) dispatch(ctx context.Context, evt socketmode.Event) {
 			if req.Type == socketmode.RequestTypeEventsAPI {
 				if ev, err := parseEventsAPI(req.Payload); err == nil {
 					if r, ok := requestFromEvent(ev); ok {
-						d.submit(ctx, []Request{r})
+						d.submit(ctx, req, []Request{r})
 					}
 					return
 				}
@@ -134,14 +135,14 @@ func (d socketDispatcher) dispatch(ctx context.Context, evt socketmode.Event) {
 		if !ok {
 			return
 		}
-		d.submit(ctx, []Request{requestFromCommand(cmd)})
+		d.submit(ctx, *evt.Request, []Request{requestFromCommand(cmd)})
 	case socketmode.EventTypeInteractive:
 		d.acknowledge(*evt.Request)
 		ic, ok := evt.Data.(slack.InteractionCallback)
 		if !ok {
 			return
 		}
-		d.submit(ctx, requestsFromInteraction(ic))
+		d.submit(ctx, *evt.Request, requestsFromInteraction(ic))
 	case socketmode.EventTypeEventsAPI:
 		d.acknowledge(*evt.Request)
 		ev, ok := evt.Data.(slackevents.EventsAPIEvent)
@@ -149,7 +150,7 @@ func (d socketDispatcher) dispatch(ctx context.Context, evt socketmode.Event) {
 			return
 		}
 		if r, ok := requestFromEvent(ev); ok {
-			d.submit(ctx, []Request{r})
+			d.submit(ctx, *evt.Request, []Request{r})
 		}
 	default:
 		d.log.Debug().Str("type", string(evt.Type)).Msg("socket mode event")
@@ -165,8 +166,29 @@ func (d socketDispatcher) acknowledge(req socketmode.Request) {
 	}
 }
 
-func (d socketDispatcher) submit(ctx context.Context, reqs []Request) {
-	for _, r := range reqs {
+// fromEnvelope stamps reqs with the envelope that carried them: its
+// envelope_id keys the delivery alongside the payload's own key (one
+// envelope with several actions gets one key per action), and its
+// retry_attempt is the redelivery count.
+func fromEnvelope(env socketmode.Request, reqs []Request) []Request {
+	for i := range reqs {
+		reqs[i].Retry = env.RetryAttempt
+		if k := dedupeKey("envelope", env.EnvelopeID); k != "" {
+			if len(reqs) > 1 {
+				k += "#" + strconv.Itoa(i)
+			}
+			reqs[i].EnvelopeKey = k
+		}
+	}
+	return reqs
+}
+
+func (d socketDispatcher) submit(ctx context.Context, env socketmode.Request, reqs []Request) {
+	if env.RetryAttempt > 0 {
+		d.log.Info().Str("envelope", env.EnvelopeID).Int("retry_attempt", env.RetryAttempt).
+			Str("retry_reason", env.RetryReason).Str("type", env.Type).Msg("slack redelivered an envelope")
+	}
+	for _, r := range fromEnvelope(env, reqs) {
 		r.Source, r.Received = sourceSocket, d.now()
 		err := d.pool.Submit(r)
 		if err == nil {
