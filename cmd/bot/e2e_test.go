@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,15 +115,27 @@ func (e *e2e) post(path string, form url.Values, secret string, at time.Time) in
 	return resp.StatusCode
 }
 
+// triggerSeq numbers the trigger_ids tests mint: Slack gives every
+// invocation its own, and pipebot runs one invocation once.
+var triggerSeq atomic.Int64
+
+// newTriggerID returns a trigger_id no other delivery in this test binary has.
+func newTriggerID() string { return fmt.Sprintf("%d.%d.e2e", time.Now().Unix(), triggerSeq.Add(1)) }
+
+// commandForm is the form of a slash command typed by user.
+func (e *e2e) commandForm(user, text string) url.Values {
+	return url.Values{
+		"command": {"/ci"}, "text": {text}, "user_id": {user}, "user_name": {"someone"},
+		"channel_id": {e2eChannel}, "team_id": {"T0E2E"}, "response_url": {e.fake.ResponseURL(e2eChannel, user)},
+		"trigger_id": {newTriggerID()},
+	}
+}
+
 // command runs a signed slash command and waits for its reply, which it
 // returns as text.
 func (e *e2e) command(user, text string) string {
 	e.t.Helper()
-	respURL := e.fake.ResponseURL(e2eChannel, user)
-	form := url.Values{
-		"command": {"/ci"}, "text": {text}, "user_id": {user}, "user_name": {"someone"},
-		"channel_id": {e2eChannel}, "team_id": {"T0E2E"}, "response_url": {respURL}, "trigger_id": {"1.2.3"},
-	}
+	form := e.commandForm(user, text)
 	n := len(e.fake.CallsOf("response_url"))
 	if code := e.post("/slack/commands", form, e2eSecret, time.Now()); code != http.StatusOK {
 		e.t.Fatalf("slash command %q: HTTP %d", text, code)

@@ -146,19 +146,31 @@ func wire(w wiring) (*app, error) {
 		Uploads: poster, Unfurls: poster, LiveUnfurls: watcher, Spool: spool, MaxUpload: w.cfg.MaxUpload,
 		Admins: w.cfg.Admins, DefaultRole: role, GitLabHosts: w.gitlabHosts, Logger: w.log, OnCommand: w.metrics.CommandDone,
 	})
-	log := w.log
 	pool := slackapp.NewPool(slackapp.PoolConfig{
-		Logger: w.log,
-		Once: func(key string) bool {
-			first, err := store.MarkOnce("slack", key, 24*time.Hour)
-			if err != nil {
-				log.Error().Err(err).Msg("dedupe marker")
-				return true
-			}
-			return first
-		},
+		Logger:  w.log,
+		Observe: func(k slackapp.Kind, result string) { w.metrics.SlackDelivery(k.String(), result) },
+		Once:    slackOnce(store, w.log),
 	}, router)
 	return &app{store: store, gitlab: gl, slack: poster, watcher: watcher, router: router, pool: pool, metrics: w.metrics}, nil
+}
+
+// slackDedupeTTL is how long a Slack delivery's keys are remembered: far
+// longer than Slack keeps retrying (events for about an hour), and pruned
+// hourly after.
+const slackDedupeTTL = 24 * time.Hour
+
+// slackOnce is the pool's dedupe: a marker per key in the store, so that a
+// redelivery reaching a restarted process is still dropped. A store error
+// lets the delivery run (a rare double run beats dropping a command).
+func slackOnce(store *state.Store, log zerolog.Logger) func(key string) bool {
+	return func(key string) bool {
+		first, err := store.MarkOnce("slack", key, slackDedupeTTL)
+		if err != nil {
+			log.Error().Err(err).Msg("dedupe marker")
+			return true
+		}
+		return first
+	}
 }
 
 func serve(ctx context.Context, stderr io.Writer) error {

@@ -113,7 +113,7 @@ func signedCommand(e *e2e, user, text string) (reply, responseURL string) {
 	responseURL = e.fake.ResponseURL(e2eChannel, user)
 	form := url.Values{
 		"command": {"/ci"}, "text": {text}, "user_id": {user}, "user_name": {"someone"},
-		"channel_id": {e2eChannel}, "team_id": {"T0E2E"}, "response_url": {responseURL}, "trigger_id": {"trig." + user},
+		"channel_id": {e2eChannel}, "team_id": {"T0E2E"}, "response_url": {responseURL}, "trigger_id": {newTriggerID()},
 	}
 	n := len(e.fake.CallsOf("response_url"))
 	if code := e.post(slackapp.PathCommands, form, leakSigning, time.Now()); code != http.StatusOK {

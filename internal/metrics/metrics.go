@@ -31,6 +31,7 @@ type Metrics struct {
 	pollDuration    prometheus.Histogram
 	pollErrors      prometheus.Counter
 	webhooksHandled *prometheus.CounterVec
+	slackDeliveries *prometheus.CounterVec
 }
 
 // NewRegistry returns a fresh registry holding the Go runtime and process
@@ -91,6 +92,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "pipebot_webhooks_total",
 		Help: "GitLab webhook deliveries, by event and result.",
 	}, []string{"event", "result"}))
+	m.slackDeliveries = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pipebot_slack_deliveries_total",
+		Help: "Slack deliveries (slash commands, clicks, view submissions, events) accepted for work, by kind and result (queued, duplicate, busy).",
+	}, []string{"kind", "result"}))
 	return m
 }
 
@@ -182,4 +187,14 @@ func (m *Metrics) WebhookReceived(event, result string) {
 		return
 	}
 	m.webhooksHandled.WithLabelValues(event, result).Inc()
+}
+
+// SlackDelivery counts one delivery from Slack handed to the worker pool;
+// kind is "command", "action", "view_submission" or "event", result is
+// "queued", "duplicate" (a redelivery, dropped) or "busy".
+func (m *Metrics) SlackDelivery(kind, result string) {
+	if m == nil {
+		return
+	}
+	m.slackDeliveries.WithLabelValues(kind, result).Inc()
 }

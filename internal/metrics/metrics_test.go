@@ -70,6 +70,14 @@ func TestRecordersMoveTheirMetrics(t *testing.T) {
 			},
 			want: 1,
 		},
+		{
+			name:   "slack delivery counts by kind and result",
+			record: func(m *Metrics) { m.SlackDelivery("command", "queued"); m.SlackDelivery("command", "duplicate") },
+			got: func(m *Metrics) float64 {
+				return testutil.ToFloat64(m.slackDeliveries.WithLabelValues("command", "duplicate"))
+			},
+			want: 1,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,6 +142,7 @@ func TestNilMetricsIsSafe(t *testing.T) {
 	m.SetWatches(1)
 	m.PollDone(time.Second, errors.New("boom"))
 	m.WebhookReceived("job", "ok")
+	m.SlackDelivery("event", "queued")
 
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -197,9 +198,13 @@ func (t *httpTransport) event(w http.ResponseWriter, r *http.Request, body []byt
 		w.WriteHeader(http.StatusOK)
 		return
 	}
+	// A retry carries the same event_id, which is what dedupes it
+	// (https://docs.slack.dev/apis/events-api/#retries); the headers only
+	// say why Slack sent it again.
 	if n := r.Header.Get("X-Slack-Retry-Num"); n != "" {
-		t.log.Debug().Str("retry_num", n).Str("retry_reason", r.Header.Get("X-Slack-Retry-Reason")).
-			Str("dedupe_key", req.DedupeKey).Msg("slack event redelivery")
+		req.Retry, _ = strconv.Atoi(n)
+		t.log.Info().Str("retry_num", n).Str("retry_reason", r.Header.Get("X-Slack-Retry-Reason")).
+			Str("dedupe_key", req.DedupeKey).Msg("slack redelivered an event")
 	}
 	req.Source, req.Received = sourceHTTP, now
 	if err := t.cfg.Pool.Submit(req); err != nil {

@@ -104,12 +104,16 @@ func (h *harness) post(path, contentType, body string, signAt time.Time, extra h
 
 const formType = "application/x-www-form-urlencoded"
 
-func commandBody() string {
+func commandBody() string { return commandBodyWith("13345224609.738474920.8088930838d88f008e0") }
+
+// commandBodyWith is commandBody for the invocation with triggerID: each
+// typed command gets its own.
+func commandBodyWith(triggerID string) string {
 	return url.Values{
 		"token": {"gIkuvaNzQIHg97ATvDxqgjtO"}, "team_id": {"T0001"}, "team_domain": {"example"},
 		"channel_id": {"C2147483705"}, "channel_name": {"ci"}, "user_id": {"U2147483697"}, "user_name": {"steve"},
 		"command": {"/ci"}, "text": {"pipeline list group/app ref:main"},
-		"response_url": {"https://hooks.slack.com/commands/1234/5678"}, "trigger_id": {"13345224609.738474920.8088930838d88f008e0"},
+		"response_url": {"https://hooks.slack.com/commands/1234/5678"}, "trigger_id": {triggerID},
 	}.Encode()
 }
 
@@ -151,7 +155,7 @@ func TestHTTPSlashCommandFieldsMapped(t *testing.T) {
 		Kind: KindCommand, TeamID: "T0001", UserID: "U2147483697", UserName: "steve",
 		ChannelID: "C2147483705", ChannelName: "ci", Command: "/ci", Text: "pipeline list group/app ref:main",
 		ResponseURL: "https://hooks.slack.com/commands/1234/5678", TriggerID: "13345224609.738474920.8088930838d88f008e0",
-		Source: "http", Received: testNow,
+		DedupeKey: "command:13345224609.738474920.8088930838d88f008e0", Source: "http", Received: testNow,
 	}
 	if got[0] != want {
 		t.Fatalf("request =\n%+v\nwant\n%+v", got[0], want)
@@ -295,10 +299,10 @@ func TestHTTPEventRetriesAreDedupedByEventID(t *testing.T) {
 func TestHTTPBusyPoolAnswersEphemeral(t *testing.T) {
 	b := newBlocker()
 	h := newHarness(t, PoolConfig{Workers: 1, Queue: 1}, b)
-	h.post(PathCommands, formType, commandBody(), testNow, nil)
+	h.post(PathCommands, formType, commandBodyWith("1.1"), testNow, nil)
 	<-b.started
-	h.post(PathCommands, formType, commandBody(), testNow, nil) // fills the queue
-	w := h.post(PathCommands, formType, commandBody(), testNow, nil)
+	h.post(PathCommands, formType, commandBodyWith("2.2"), testNow, nil) // fills the queue
+	w := h.post(PathCommands, formType, commandBodyWith("3.3"), testNow, nil)
 	var raw map[string]string
 	if err := json.Unmarshal(w.Body.Bytes(), &raw); err != nil {
 		t.Fatalf("busy body %q: %v", w.Body.String(), err)
@@ -452,7 +456,7 @@ func TestRequestFromCommand(t *testing.T) {
 	got := requestFromCommand(slack.SlashCommand{TeamID: "T", ChannelID: "C", ChannelName: "n", UserID: "U", UserName: "u",
 		Command: "/ci", Text: "help", ResponseURL: "https://r", TriggerID: "tr", Token: "secret-token"})
 	want := Request{Kind: KindCommand, TeamID: "T", ChannelID: "C", ChannelName: "n", UserID: "U", UserName: "u",
-		Command: "/ci", Text: "help", ResponseURL: "https://r", TriggerID: "tr"}
+		Command: "/ci", Text: "help", ResponseURL: "https://r", TriggerID: "tr", DedupeKey: "command:tr"}
 	if got != want {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}

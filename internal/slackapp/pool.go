@@ -32,10 +32,21 @@ type PoolConfig struct {
 	// Timeout bounds each handler call through its ctx (default 2m).
 	Timeout time.Duration
 	Logger  zerolog.Logger
-	// Once reports whether key is seen for the first time; it dedupes Slack's
-	// redeliveries. Nil means no dedupe.
+	// Once reports whether key is seen for the first time, and remembers it;
+	// it dedupes Slack's redeliveries (see Request.DedupeKey and
+	// EnvelopeKey). Nil means no dedupe.
 	Once func(key string) (first bool)
+	// Observe, when set, is told what became of each submitted request:
+	// "queued", "duplicate" or "busy" (for metrics).
+	Observe func(kind Kind, result string)
 }
+
+// Submit results reported to PoolConfig.Observe.
+const (
+	SubmitQueued    = "queued"
+	SubmitDuplicate = "duplicate"
+	SubmitBusy      = "busy"
+)
 
 // PoolStats counts what a Pool did, for metrics and tests.
 type PoolStats struct {
@@ -115,6 +126,7 @@ func (p *Pool) Submit(req Request) error {
 	defer p.mu.Unlock()
 	if p.stopped {
 		p.busy.Add(1)
+		p.observe(req.Kind, SubmitBusy)
 		return fmt.Errorf("submit %s: pool stopped: %w", req.Kind, ErrBusy)
 	}
 	// Check for room before consuming the dedupe key, so that a delivery
@@ -122,11 +134,12 @@ func (p *Pool) Submit(req Request) error {
 	// holding p.mu add to the queue, so room seen here stays free.
 	if len(p.queue) >= cap(p.queue) {
 		p.busy.Add(1)
+		p.observe(req.Kind, SubmitBusy)
 		return ErrBusy
 	}
-	if req.DedupeKey != "" && p.cfg.Once != nil && !p.cfg.Once(req.DedupeKey) {
+	if p.duplicate(req) {
 		p.duplicates.Add(1)
-		p.log.Debug().Str("dedupe_key", req.DedupeKey).Str("source", req.Source).Msg("duplicate delivery dropped")
+		p.observe(req.Kind, SubmitDuplicate)
 		return nil
 	}
 	p.pendMu.Lock()
@@ -134,7 +147,33 @@ func (p *Pool) Submit(req Request) error {
 	p.pendMu.Unlock()
 	p.queue <- req
 	p.submitted.Add(1)
+	p.observe(req.Kind, SubmitQueued)
 	return nil
+}
+
+// duplicate marks every dedupe key of req and reports whether any was seen
+// before. All keys are marked, not just up to the first seen one: a Socket
+// Mode redelivery may come under a new envelope_id, and a later one under
+// either id must still be recognised.
+func (p *Pool) duplicate(req Request) bool {
+	if p.cfg.Once == nil {
+		return false
+	}
+	dup := false
+	for _, k := range req.dedupeKeys() {
+		if !p.cfg.Once(k) {
+			dup = true
+			p.log.Debug().Str("dedupe_key", k).Str("kind", req.Kind.String()).Str("source", req.Source).
+				Int("retry", req.Retry).Msg("duplicate delivery dropped")
+		}
+	}
+	return dup
+}
+
+func (p *Pool) observe(kind Kind, result string) {
+	if p.cfg.Observe != nil {
+		p.cfg.Observe(kind, result)
+	}
 }
 
 // Wait blocks until the queue is empty and no handler is running.

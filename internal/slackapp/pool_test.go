@@ -117,6 +117,43 @@ func TestPoolDropsDuplicatesSilently(t *testing.T) {
 	}
 }
 
+func TestPoolDropsARequestWhenEitherOfItsKeysWasSeen(t *testing.T) {
+	var results []string
+	rec := &recorder{}
+	p := NewPool(PoolConfig{Workers: 1, Once: onceMap(), Observe: func(k Kind, r string) { results = append(results, k.String()+" "+r) }}, rec)
+	p.Start(t.Context())
+	defer p.Stop()
+	steps := []struct {
+		name string
+		req  Request
+	}{
+		{"first delivery", Request{Kind: KindCommand, Text: "first", DedupeKey: "command:1.1", EnvelopeKey: "envelope:e1"}},
+		{"same envelope redelivered", Request{Kind: KindCommand, DedupeKey: "command:1.1", EnvelopeKey: "envelope:e1", Retry: 1}},
+		{"same payload in a new envelope", Request{Kind: KindCommand, DedupeKey: "command:1.1", EnvelopeKey: "envelope:e2", Retry: 2}},
+		{"that new envelope again, without a payload key", Request{Kind: KindCommand, EnvelopeKey: "envelope:e2", Retry: 3}},
+		{"a payload with no key in the first envelope", Request{Kind: KindCommand, EnvelopeKey: "envelope:e1"}},
+		{"the same text typed again", Request{Kind: KindCommand, Text: "again", DedupeKey: "command:2.2", EnvelopeKey: "envelope:e3"}},
+		{"a click with only a payload key", Request{Kind: KindAction, Text: "click", DedupeKey: "action:T1"}},
+	}
+	for _, s := range steps {
+		if err := p.Submit(s.req); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+	}
+	p.Wait()
+	var texts []string
+	for _, r := range rec.got() {
+		texts = append(texts, r.Text)
+	}
+	if strings.Join(texts, ",") != "first,again,click" {
+		t.Errorf("handled %q, want first,again,click", texts)
+	}
+	want := "command queued,command duplicate,command duplicate,command duplicate,command duplicate,command queued,action queued"
+	if got := strings.Join(results, ","); got != want {
+		t.Errorf("observed %s\nwant     %s", got, want)
+	}
+}
+
 func TestPoolRecoversPanics(t *testing.T) {
 	var logs bytes.Buffer
 	rec := &recorder{}

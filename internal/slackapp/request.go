@@ -2,6 +2,8 @@ package slackapp
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -52,10 +54,25 @@ func (k Kind) String() string {
 // whichever transport carried it.
 type Request struct {
 	Kind Kind
-	// DedupeKey is a stable id for the same delivery: "action:"+trigger_id (or
-	// action_ts) for actions, "event:"+event_id for events, "" for commands
-	// (Slack does not retry slash commands).
+	// DedupeKey names the one user action or event behind this delivery, the
+	// same whichever transport carried it and however often Slack sent it:
+	// "command:"+trigger_id for slash commands, "action:"+trigger_id (or
+	// action_ts) for clicks, "view:"+trigger_id for view submissions,
+	// "event:"+event_id for events; "" when the payload carries none. Two
+	// people typing the same text, or one person typing it twice, get two
+	// trigger_ids and so two keys.
 	DedupeKey string
+	// EnvelopeKey is, for Socket Mode, "envelope:"+envelope_id: Slack
+	// redelivers an envelope it thinks was not acknowledged under the same
+	// envelope_id with retry_attempt > 0
+	// (https://docs.slack.dev/apis/events-api/using-socket-mode). A request
+	// is a duplicate when either key was seen before.
+	EnvelopeKey string
+	// Retry is Slack's redelivery count: X-Slack-Retry-Num over HTTP,
+	// retry_attempt over Socket Mode; 0 for a first delivery. Only logged:
+	// whether a request runs depends on the keys alone, since a retry may be
+	// the only delivery that ever arrives.
+	Retry int
 
 	TeamID, UserID, UserName, ChannelID, ChannelName string
 
@@ -111,9 +128,45 @@ const (
 	sourceConsole = "console"
 )
 
-// requestFromCommand converts a slash command.
+// maxDedupeID is the longest Slack id used verbatim in a dedupe key; longer
+// ids (or ids with control characters, which the store refuses in a key) are
+// hashed, so a key stays small whatever a payload holds.
+const maxDedupeID = 128
+
+// dedupeKey is the key of one delivery: prefix ("command", "action", "view",
+// "event", "envelope"), a colon and the id, or "" when id is empty.
+func dedupeKey(prefix, id string) string {
+	if id == "" {
+		return ""
+	}
+	plain := len(id) <= maxDedupeID
+	for i := 0; plain && i < len(id); i++ {
+		plain = id[i] >= 0x20 && id[i] != 0x7f
+	}
+	if !plain {
+		sum := sha256.Sum256([]byte(id))
+		id = "sha256-" + hex.EncodeToString(sum[:])
+	}
+	return prefix + ":" + id
+}
+
+// dedupeKeys returns the request's non-empty dedupe keys.
+func (r Request) dedupeKeys() []string {
+	keys := make([]string, 0, 2)
+	for _, k := range [...]string{r.DedupeKey, r.EnvelopeKey} {
+		if k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// requestFromCommand converts a slash command. Its trigger_id is unique to
+// one invocation and comes back unchanged when the same payload is
+// delivered again, so it keys the delivery.
 func requestFromCommand(cmd slack.SlashCommand) Request {
 	return Request{
+		DedupeKey:   dedupeKey("command", cmd.TriggerID),
 		Kind:        KindCommand,
 		TeamID:      cmd.TeamID,
 		UserID:      cmd.UserID,
@@ -186,8 +239,7 @@ func requestsFromInteraction(ic slack.InteractionCallback) []Request {
 			if id == "" {
 				id = ic.ActionTs
 			}
-			if id != "" {
-				r.DedupeKey = "action:" + id
+			if r.DedupeKey = dedupeKey("action", id); r.DedupeKey != "" {
 				if len(actions) > 1 {
 					// One payload may carry several actions that share a trigger_id.
 					r.DedupeKey += "#" + strconv.Itoa(i)
@@ -217,9 +269,7 @@ func requestsFromInteraction(ic slack.InteractionCallback) []Request {
 				r.ChannelID = ic.ResponseURLs[0].ChannelID
 			}
 		}
-		if ic.TriggerID != "" {
-			r.DedupeKey = "view:" + ic.TriggerID
-		}
+		r.DedupeKey = dedupeKey("view", ic.TriggerID)
 		return []Request{r}
 	default:
 		return nil
@@ -236,10 +286,7 @@ func requestFromEvent(ev slackevents.EventsAPIEvent) (Request, bool) {
 	if !ok || cb == nil {
 		return Request{}, false
 	}
-	r := Request{Kind: KindEvent, TeamID: ev.TeamID, Event: &ev}
-	if cb.EventID != "" {
-		r.DedupeKey = "event:" + cb.EventID
-	}
+	r := Request{Kind: KindEvent, TeamID: ev.TeamID, Event: &ev, DedupeKey: dedupeKey("event", cb.EventID)}
 	switch inner := ev.InnerEvent.Data.(type) {
 	case *slackevents.LinkSharedEvent:
 		r.UserID, r.ChannelID = inner.User, inner.Channel

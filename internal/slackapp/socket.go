@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -126,7 +127,7 @@ func (d socketDispatcher) dispatch(ctx context.Context, evt socketmode.Event) {
 			if req.Type == socketmode.RequestTypeEventsAPI {
 				if ev, err := parseEventsAPI(req.Payload); err == nil {
 					if r, ok := requestFromEvent(ev); ok {
-						d.submit(ctx, []Request{r})
+						d.submit(ctx, req, []Request{r})
 					}
 					return
 				}
@@ -139,7 +140,7 @@ func (d socketDispatcher) dispatch(ctx context.Context, evt socketmode.Event) {
 		if !ok {
 			return
 		}
-		d.submit(ctx, []Request{requestFromCommand(cmd)})
+		d.submit(ctx, *evt.Request, []Request{requestFromCommand(cmd)})
 	case socketmode.EventTypeInteractive:
 		ic, ok := evt.Data.(slack.InteractionCallback)
 		if !ok {
@@ -153,7 +154,7 @@ func (d socketDispatcher) dispatch(ctx context.Context, evt socketmode.Event) {
 			answer, forward := d.answer.Answer(ctx, reqs[0])
 			d.acknowledgeWith(*evt.Request, answer)
 			if forward {
-				d.submit(ctx, reqs)
+				d.submit(ctx, *evt.Request, reqs)
 			}
 			return
 		}
@@ -161,7 +162,7 @@ func (d socketDispatcher) dispatch(ctx context.Context, evt socketmode.Event) {
 		if len(reqs) > 0 && reqs[0].Kind == KindOptions {
 			return
 		}
-		d.submit(ctx, reqs)
+		d.submit(ctx, *evt.Request, reqs)
 	case socketmode.EventTypeEventsAPI:
 		d.acknowledge(*evt.Request)
 		ev, ok := evt.Data.(slackevents.EventsAPIEvent)
@@ -169,7 +170,7 @@ func (d socketDispatcher) dispatch(ctx context.Context, evt socketmode.Event) {
 			return
 		}
 		if r, ok := requestFromEvent(ev); ok {
-			d.submit(ctx, []Request{r})
+			d.submit(ctx, *evt.Request, []Request{r})
 		}
 	default:
 		d.log.Debug().Str("type", string(evt.Type)).Msg("socket mode event")
@@ -200,8 +201,29 @@ func (d socketDispatcher) acknowledgeWith(req socketmode.Request, payload any) {
 	}
 }
 
-func (d socketDispatcher) submit(ctx context.Context, reqs []Request) {
-	for _, r := range reqs {
+// fromEnvelope stamps reqs with the envelope that carried them: its
+// envelope_id keys the delivery alongside the payload's own key (one
+// envelope with several actions gets one key per action), and its
+// retry_attempt is the redelivery count.
+func fromEnvelope(env socketmode.Request, reqs []Request) []Request {
+	for i := range reqs {
+		reqs[i].Retry = env.RetryAttempt
+		if k := dedupeKey("envelope", env.EnvelopeID); k != "" {
+			if len(reqs) > 1 {
+				k += "#" + strconv.Itoa(i)
+			}
+			reqs[i].EnvelopeKey = k
+		}
+	}
+	return reqs
+}
+
+func (d socketDispatcher) submit(ctx context.Context, env socketmode.Request, reqs []Request) {
+	if env.RetryAttempt > 0 {
+		d.log.Info().Str("envelope", env.EnvelopeID).Int("retry_attempt", env.RetryAttempt).
+			Str("retry_reason", env.RetryReason).Str("type", env.Type).Msg("slack redelivered an envelope")
+	}
+	for _, r := range fromEnvelope(env, reqs) {
 		r.Source, r.Received = sourceSocket, d.now()
 		err := d.pool.Submit(r)
 		if err == nil {

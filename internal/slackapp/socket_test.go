@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -156,6 +158,72 @@ func TestSocketModeAcksEveryEnvelopeAndSubmitsRequests(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("RunSocketMode did not return after ctx ended")
+	}
+}
+
+// redelivered is envelope as Slack sends it again when it thinks the ack
+// was lost: same envelope_id, retry_attempt and retry_reason set.
+func redelivered(id, typ, payload string, attempt int) string {
+	return `{"envelope_id":"` + id + `","type":"` + typ + `","accepts_response_payload":false,"retry_attempt":` +
+		strconv.Itoa(attempt) + `,"retry_reason":"timeout","payload":` + payload + `}`
+}
+
+func TestSocketModeRedeliveredEnvelopeIsAckedAgainButHandledOnce(t *testing.T) {
+	const appToken = "xapp-1-A111-333-def"
+	fake := newSocketFake(t, appToken)
+	handled := make(chan Request, 10)
+	pool := NewPool(PoolConfig{Once: onceMap()}, HandlerFunc(func(_ context.Context, r Request) { handled <- r }))
+	pool.Start(t.Context())
+	defer pool.Stop()
+	go func() {
+		_ = RunSocketMode(t.Context(), SocketConfig{AppToken: appToken, BotToken: "xoxb-1", APIURL: fake.apiURL(), Pool: pool, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	}()
+	var conn *websocket.Conn
+	select {
+	case conn = <-fake.conns:
+	case <-time.After(5 * time.Second):
+		t.Fatal("socket mode never connected")
+	}
+	defer conn.Close()
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","num_connections":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	const run = `{"team_id":"T1","channel_id":"C1","user_id":"U1","command":"/ci","text":"run g/a main","response_url":"https://hooks.slack.com/commands/x","trigger_id":"tr1"}`
+	const noTrigger = `{"team_id":"T1","channel_id":"C1","user_id":"U1","command":"/ci","text":"run g/a main","response_url":"https://hooks.slack.com/commands/y"}`
+	const again = `{"team_id":"T1","channel_id":"C1","user_id":"U1","command":"/ci","text":"run g/a main","response_url":"https://hooks.slack.com/commands/z","trigger_id":"tr2"}`
+	const click = `{"type":"block_actions","user":{"id":"U1"},"channel":{"id":"C1"},"trigger_id":"tr3","actions":[{"action_id":"pipeline.retry","block_id":"b","type":"button","value":"pipeline retry g/a 1"}]}`
+	steps := []struct {
+		name, id, envelope string
+	}{
+		{"slash command", "s1", envelope("s1", "slash_commands", run)},
+		{"its redelivery", "s1", redelivered("s1", "slash_commands", run, 1)},
+		{"a command without trigger_id", "s2", envelope("s2", "slash_commands", noTrigger)},
+		{"its redelivery, caught by the envelope id alone", "s2", redelivered("s2", "slash_commands", noTrigger, 1)},
+		{"a click", "s3", envelope("s3", "interactive", click)},
+		{"its second redelivery", "s3", redelivered("s3", "interactive", click, 2)},
+		{"the same text typed again", "s4", envelope("s4", "slash_commands", again)},
+	}
+	for _, s := range steps {
+		if got := exchange(t, conn, s.envelope); got != s.id {
+			t.Fatalf("%s: acked %q, want %q (a redelivery is acknowledged too)", s.name, got, s.id)
+		}
+	}
+	var got []string
+	for len(got) < 4 {
+		select {
+		case r := <-handled:
+			got = append(got, r.EnvelopeKey)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("only %d requests handled: %v", len(got), got)
+		}
+	}
+	pool.Wait()
+	if extra := len(handled); extra != 0 || pool.Stats().Duplicates != 3 {
+		t.Fatalf("handled %v and %d more, %d duplicates; want each envelope once", got, extra, pool.Stats().Duplicates)
+	}
+	slices.Sort(got) // workers run in parallel
+	if strings.Join(got, ",") != "envelope:s1,envelope:s2,envelope:s3,envelope:s4" {
+		t.Errorf("handled envelopes %v", got)
 	}
 }
 

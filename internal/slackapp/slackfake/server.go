@@ -471,6 +471,7 @@ func (s *Server) resetLocked() {
 	s.notIn = map[string]bool{}
 	s.filesOff = false
 	s.socket.acks = map[string]json.RawMessage{}
+	s.socket.sent = map[string]*sentEnvelope{}
 }
 
 // ServeHTTP routes Web API calls (/api/<method>), upload URLs

@@ -725,3 +725,83 @@ func TestSocketModeRefusesTheBotToken(t *testing.T) {
 		t.Errorf("err = %v, want not_allowed_token_type", err)
 	}
 }
+
+func TestSocketModeRedeliversTheSameEnvelope(t *testing.T) {
+	fake := slackfake.NewServer(slackfake.Options{AppToken: "xapp-test"})
+	t.Cleanup(fake.Close)
+	api := slack.New(fake.BotToken(), slack.OptionAPIURL(fake.APIURL()), slack.OptionAppLevelToken("xapp-test"))
+	client := socketmode.New(api)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go func() { _ = client.RunContext(ctx) }()
+	got := make(chan socketmode.Request, 8)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case evt := <-client.Events:
+				if evt.Request != nil && evt.Request.EnvelopeID != "" {
+					got <- *evt.Request
+					_ = client.Ack(*evt.Request)
+				}
+			}
+		}
+	}()
+	next := func() socketmode.Request {
+		t.Helper()
+		select {
+		case r := <-got:
+			return r
+		case <-ctx.Done():
+			t.Fatal("no envelope arrived")
+			return socketmode.Request{}
+		}
+	}
+	const payload = `{"command":"/ci","text":"run team/web main","user_id":"U1","channel_id":"C0CI","trigger_id":"1.2"}`
+	type delivery struct {
+		id, reason string
+		attempt    int
+	}
+	check := func(what string, r socketmode.Request, want delivery) {
+		t.Helper()
+		if r.EnvelopeID != want.id || r.RetryAttempt != want.attempt || r.RetryReason != want.reason || string(r.Payload) != payload {
+			t.Errorf("%s = %s attempt %d reason %q payload %s; want %s attempt %d reason %q and the same payload",
+				what, r.EnvelopeID, r.RetryAttempt, r.RetryReason, r.Payload, want.id, want.attempt, want.reason)
+		}
+	}
+
+	env, err := fake.SendSocketEvent(ctx, "slash_commands", json.RawMessage(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("first delivery", next(), delivery{env, "", 0})
+	if _, err := fake.WaitForAck(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	for attempt := 1; attempt <= 2; attempt++ {
+		if err := fake.RedeliverSocketEvent(ctx, env, "timeout"); err != nil {
+			t.Fatal(err)
+		}
+		check("redelivery after the ack", next(), delivery{env, "timeout", attempt})
+	}
+	if _, err := fake.WaitForAcks(ctx, env, 3); err != nil || fake.AckCount(env) != 3 {
+		t.Fatalf("acks of %s: %d (%v), want one per delivery", env, fake.AckCount(env), err)
+	}
+
+	twice, err := fake.SendSocketEventTwice(ctx, "slash_commands", json.RawMessage(payload), "timeout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("back to back, first", next(), delivery{twice, "", 0})
+	check("back to back, redelivery", next(), delivery{twice, "timeout", 1})
+	if _, err := fake.WaitForAcks(ctx, twice, 2); err != nil {
+		t.Fatal(err)
+	}
+	if twice == env {
+		t.Error("SendSocketEventTwice reused an envelope id")
+	}
+	if err := fake.RedeliverSocketEvent(ctx, "env-never-sent", "timeout"); err == nil {
+		t.Error("redelivering an envelope the fake never sent succeeded")
+	}
+}
