@@ -124,6 +124,12 @@ func TestRunFormRefSearchOverSignedHTTP(t *testing.T) {
 	if want := "release-candidate/tag release/2.0/branch"; strings.Join(names, " ") != want {
 		t.Errorf("options = %v, want %s", names, want)
 	}
+	// A suggestion that carries no form state still searches the project
+	// the form was opened for (kept in private_metadata).
+	_, body = e.postPayload(slackapp.PathOptions, runFormPayload("block_suggestion", e2eOper, v, nil, "release"), e2eSecret)
+	if !strings.Contains(body, `"release/2.0"`) {
+		t.Errorf("options without form state: %s, want the prefilled project's refs", body)
+	}
 	status, body = e.postPayload(slackapp.PathOptions, runFormPayload("block_suggestion", e2eOper, v, proj, "release"), "forged-secret")
 	if status != http.StatusUnauthorized || strings.Contains(body, "release") {
 		t.Errorf("forged options request: HTTP %d %q, want 401 and no options", status, body)

@@ -81,7 +81,7 @@ func (r *Router) openRunForm(ctx context.Context, req slackapp.Request, project 
 		return errorReply(fmt.Sprintf("`pipeline run` needs the %s role; you are a %s. An admin can grant it with `/ci role grant @you %s`.",
 			RoleOperator, role, RoleOperator), nil)
 	}
-	meta, err := json.Marshal(viewMeta{Channel: req.ChannelID})
+	meta, err := json.Marshal(viewMeta{Channel: req.ChannelID, Project: project})
 	if err != nil {
 		return errorReply("I could not open the form; try again.", nil)
 	}
@@ -163,15 +163,22 @@ func formValue(v *slack.View, block string) string {
 // 100. Anyone who could not run the pipeline gets no options.
 func (r *Router) refOptions(ctx context.Context, req slackapp.Request) slack.OptionsResponse {
 	empty := slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
+	var meta viewMeta
+	if req.View != nil {
+		_ = json.Unmarshal([]byte(req.View.PrivateMetadata), &meta)
+	}
+	// Slack sends the modal's state with a block_suggestion; a payload
+	// without it still searches the project the form was opened for.
 	project := formValue(req.View, blockRunProject)
+	if project == "" {
+		project = meta.Project
+	}
 	if project == "" {
 		return empty
 	}
 	if role, err := r.roleOf(req.UserID); err != nil || role < RoleOperator {
 		return empty
 	}
-	var meta viewMeta
-	_ = json.Unmarshal([]byte(req.View.PrivateMetadata), &meta)
 	if r.checkAllowed(meta.Channel, project) != nil {
 		return empty
 	}

@@ -29,6 +29,9 @@ const (
 type viewMeta struct {
 	Channel string `json:"channel"`
 	Command string `json:"command"`
+	// Project is the run form's prefilled project: the ref picker falls
+	// back to it when a block_suggestion carries no typed project.
+	Project string `json:"project,omitempty"`
 }
 
 // openVarForm opens the modal that asks for a variable's value. It runs
