@@ -51,19 +51,25 @@ func tokenOf(r *http.Request) string {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	token := tokenOf(r)
+	id := &identity{token: token}
 	defer func() {
 		s.mu.Lock()
 		s.requests = append(s.requests, Request{
 			Method: r.Method, Path: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery,
-			Status: rec.status, Token: token != "",
+			Status: rec.status, Token: token != "", TokenValue: token, Credential: id.credential,
+			TokenUserID: id.tokenUser, ActingUserID: id.acting, Sudo: id.sudo,
 		})
 		s.mu.Unlock()
 	}()
 	if s.injectFault(rec, r) {
 		return
 	}
+	if strings.HasPrefix(r.URL.Path, "/oauth/") {
+		s.serveOAuth(rec, r)
+		return
+	}
 	s.mu.Lock()
-	err := s.route(rec, r, token)
+	err := s.route(rec, r, id)
 	s.mu.Unlock()
 	if err != nil {
 		writeJSON(rec, err.status, err.body)
@@ -139,7 +145,7 @@ func (c *call) need(level AccessLevel) *apiError {
 
 // route dispatches on the escaped path, because Go decodes %2F in
 // r.URL.Path and a project path like group%2Fapp must stay one segment.
-func (s *Server) route(w http.ResponseWriter, r *http.Request, token string) *apiError {
+func (s *Server) route(w http.ResponseWriter, r *http.Request, id *identity) *apiError {
 	p := r.URL.EscapedPath()
 	if !strings.HasPrefix(p, "/api/v4/") {
 		return errRouteNotFound
@@ -154,15 +160,12 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, token string) *ap
 		segs[i] = v
 	}
 	if len(segs) == 4 && segs[0] == "projects" && segs[2] == "trigger" && segs[3] == "pipeline" && r.Method == http.MethodPost {
+		id.credential = CredentialTrigger
 		return s.triggerPipelineAPI(w, r, segs[1]) // authenticated by the trigger token
 	}
-	uid, ok := s.tokens[token]
-	if token == "" || !ok {
-		return errUnauthorized
-	}
-	user, ok := s.users[uid]
-	if !ok || user.State == "blocked" {
-		return errUnauthorized
+	user, aerr := s.authenticate(r, id)
+	if aerr != nil {
+		return aerr
 	}
 	c := &call{w: w, r: r, user: user}
 	get := r.Method == http.MethodGet || r.Method == http.MethodHead
@@ -175,10 +178,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, token string) *ap
 		})
 		return nil
 	case len(segs) == 1 && segs[0] == "user" && get:
-		writeJSON(w, http.StatusOK, currentUserJSON{
-			userFullJSON: *s.userFull(user.ID), Locked: user.State == "blocked", Email: user.Email,
-		})
-		return nil
+		return s.currentUser(c)
 	case len(segs) == 1 && segs[0] == "users" && get:
 		return s.listUsers(c)
 	case len(segs) >= 2 && segs[0] == "projects":
@@ -205,10 +205,11 @@ func (s *Server) routeProject(c *call, idOrPath string, rest []string) *apiError
 	if pr == nil {
 		return errProjectNotFound
 	}
-	c.proj, c.level = pr, pr.Members[c.user.ID]
-	if c.level < Guest {
+	level, visible := s.projectAccess(pr, c.user)
+	if !visible {
 		return errProjectNotFound
 	}
+	c.proj, c.level = pr, level
 	m := c.r.Method
 	n := len(rest)
 	at := func(i int, v string) bool { return n > i && rest[i] == v }
@@ -234,21 +235,10 @@ func (s *Server) routeProject(c *call, idOrPath string, rest []string) *apiError
 		return s.routeProjectCI(c, rest)
 	case n >= 1 && at(0, "pipeline_schedules"):
 		return s.routeSchedules(c, rest[1:])
+	case n >= 1 && at(0, "protected_branches"):
+		return s.routeProtectedBranches(c, rest[1:])
 	case n >= 2 && at(0, "repository"):
 		return s.routeRepository(c, rest[1:])
 	}
 	return errRouteNotFound
-}
-
-func (s *Server) listUsers(c *call) *apiError {
-	username := c.r.URL.Query().Get("username")
-	out := []userListJSON{}
-	for i := len(s.userOrder) - 1; i >= 0; i-- {
-		u := s.users[s.userOrder[i]]
-		if username != "" && !strings.EqualFold(u.Username, username) {
-			continue
-		}
-		out = append(out, s.userList(u))
-	}
-	return writePage(c, out)
 }

@@ -604,11 +604,15 @@ func TestRequestLogRecordsEveryCall(t *testing.T) {
 	f.do(t, "GET", "/projects/7/nothing-here", aliceToken, nil)
 
 	want := []Request{
-		{Method: "GET", Path: "/api/v4/projects/" + encPath + "/pipelines", RawQuery: "ref=main&per_page=5", Status: 200, Token: true},
+		{Method: "GET", Path: "/api/v4/projects/" + encPath + "/pipelines", RawQuery: "ref=main&per_page=5", Status: 200, Token: true,
+			TokenValue: aliceToken, Credential: CredentialPAT, TokenUserID: 1, ActingUserID: 1},
 		{Method: "GET", Path: "/api/v4/version", Status: 401},
-		{Method: "POST", Path: "/api/v4/projects/7/pipeline", RawQuery: "ref=main", Status: 500, Token: true},
-		{Method: "POST", Path: "/api/v4/projects/7/pipeline", RawQuery: "ref=main", Status: 201, Token: true},
-		{Method: "GET", Path: "/api/v4/projects/7/nothing-here", Status: 404, Token: true},
+		// A fault answers before authentication: the token is recorded, no user.
+		{Method: "POST", Path: "/api/v4/projects/7/pipeline", RawQuery: "ref=main", Status: 500, Token: true, TokenValue: aliceToken},
+		{Method: "POST", Path: "/api/v4/projects/7/pipeline", RawQuery: "ref=main", Status: 201, Token: true,
+			TokenValue: aliceToken, Credential: CredentialPAT, TokenUserID: 1, ActingUserID: 1},
+		{Method: "GET", Path: "/api/v4/projects/7/nothing-here", Status: 404, Token: true,
+			TokenValue: aliceToken, Credential: CredentialPAT, TokenUserID: 1, ActingUserID: 1},
 	}
 	got := f.sim.Requests()
 	if fmt.Sprint(got) != fmt.Sprint(want) {

@@ -149,23 +149,6 @@ func (s *Server) routeGroup(c *call, idOrPath string, rest []string) *apiError {
 	return errRouteNotFound
 }
 
-// getUser answers GET /users/:id. Like GitLab for a non-admin token, it shows
-// public_email (set when the user made the email public) and never email.
-func (s *Server) getUser(c *call, idStr string) *apiError {
-	id, err := strconv.ParseInt(idStr, 10, 64)
-	if err != nil {
-		return msgError(404, "404 User Not Found")
-	}
-	u, ok := s.users[id]
-	if !ok {
-		return msgError(404, "404 User Not Found")
-	}
-	full := s.userFull(id)
-	full.PublicEmail = u.PublicEmail
-	writeJSON(c.w, 200, full)
-	return nil
-}
-
 // CreateChildPipeline creates a pipeline with source parent_pipeline under
 // parentID, as a trigger job with include: would (a bridge in the parent).
 // It returns 0 when the parent is unknown.

@@ -81,9 +81,16 @@ func (s *Server) listRefs(c *call, kind string) *apiError {
 				continue
 			}
 			sha := fakeSHA(pr.Path, n)
+			rules := s.branchRules(pr, n)
+			devPush, devMerge := false, false
+			for _, pb := range rules {
+				devPush = devPush || (pb.push != NoAccess && pb.push <= Developer)
+				devMerge = devMerge || (pb.merge != NoAccess && pb.merge <= Developer)
+			}
 			out = append(out, branchJSON{
-				Name: n, Default: n == pr.DefaultBranch, Protected: n == pr.DefaultBranch,
-				CanPush: c.level >= Developer, WebURL: web + "/-/tree/" + n,
+				Name: n, Default: n == pr.DefaultBranch, Protected: len(rules) > 0,
+				DevelopersCanPush: devPush, DevelopersCanMerge: devMerge,
+				CanPush: s.canPush(c, n), WebURL: web + "/-/tree/" + n,
 				Commit: refCommitJSON{ID: sha, ShortID: sha[:8], Title: "Update " + n},
 			})
 		}

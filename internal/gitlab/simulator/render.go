@@ -111,7 +111,7 @@ type currentUserJSON struct {
 	userFullJSON
 	Locked           bool   `json:"locked"`
 	Email            string `json:"email"`
-	IsAdmin          bool   `json:"is_admin"`
+	IsAdmin          *bool  `json:"is_admin,omitempty"`
 	Bot              bool   `json:"bot"`
 	TwoFactorEnabled bool   `json:"two_factor_enabled"`
 }
@@ -402,7 +402,7 @@ func (s *Server) projectJSON(pr *project, level AccessLevel) projectJSON {
 			ID: 1000 + pr.ID, Name: nsName, Path: nsName, Kind: "group", FullPath: nsPath,
 			WebURL: s.webBase + "/groups/" + nsPath,
 		},
-		Visibility: "private", JobsEnabled: true, BuildsAccessLevel: "enabled",
+		Visibility: pr.visibility(), JobsEnabled: true, BuildsAccessLevel: "enabled",
 		Permissions: permissionsJSON{ProjectAccess: &projectAccessJSON{AccessLevel: int(level), NotificationLevel: 3}},
 	}
 }

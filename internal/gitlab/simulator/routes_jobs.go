@@ -9,7 +9,7 @@ import (
 )
 
 func (s *Server) routeJob(c *call, idStr string, rest []string) *apiError {
-	if err := c.need(Reporter); err != nil {
+	if err := c.needRead(); err != nil {
 		return err
 	}
 	id, err := strconv.ParseInt(idStr, 10, 64)
@@ -22,6 +22,14 @@ func (s *Server) routeJob(c *call, idStr string, rest []string) *apiError {
 	}
 	m := c.r.Method
 	post := m == http.MethodPost
+	if post && len(rest) == 1 && (rest[0] == "retry" || rest[0] == "cancel" || rest[0] == "play" || rest[0] == "erase") {
+		if err := c.need(Developer); err != nil {
+			return err
+		}
+		if err := s.needRefWrite(c, j.pipeline); err != nil {
+			return err
+		}
+	}
 	switch {
 	case len(rest) == 0 && m == http.MethodGet:
 		writeJSON(c.w, http.StatusOK, s.jobJSON(j))
@@ -89,7 +97,7 @@ func (s *Server) routeJob(c *call, idStr string, rest []string) *apiError {
 // and .../artifacts/:ref/raw/*path?job= from the latest successful job of
 // that name on the ref.
 func (s *Server) refArtifacts(c *call, rest []string) *apiError {
-	if err := c.need(Reporter); err != nil {
+	if err := c.needRead(); err != nil {
 		return err
 	}
 	name := c.r.URL.Query().Get("job")
@@ -170,7 +178,7 @@ func (s *Server) listPipelineJobs(c *call, p *pipeline) *apiError {
 }
 
 func (s *Server) listProjectJobs(c *call) *apiError {
-	if err := c.need(Reporter); err != nil {
+	if err := c.needRead(); err != nil {
 		return err
 	}
 	match, err := jobScopeFilter(c.r.URL.Query())

@@ -9,7 +9,7 @@ import (
 )
 
 func (s *Server) routePipeline(c *call, idStr string, rest []string) *apiError {
-	if err := c.need(Reporter); err != nil {
+	if err := c.needRead(); err != nil {
 		return err
 	}
 	id, err := strconv.ParseInt(idStr, 10, 64)
@@ -34,10 +34,16 @@ func (s *Server) routePipeline(c *call, idStr string, rest []string) *apiError {
 		if err := c.need(Developer); err != nil {
 			return err
 		}
+		if err := s.needRefWrite(c, p); err != nil {
+			return err
+		}
 		s.retryPipeline(p, c.user.ID)
 		writeJSON(c.w, http.StatusCreated, s.pipelineFull(p))
 	case len(rest) == 1 && rest[0] == "cancel" && m == http.MethodPost:
 		if err := c.need(Developer); err != nil {
+			return err
+		}
+		if err := s.needRefWrite(c, p); err != nil {
 			return err
 		}
 		s.cancelPipeline(p)
@@ -88,6 +94,9 @@ func (s *Server) createPipelineAPI(c *call) *apiError {
 	if ref == "" {
 		return paramError("ref is missing")
 	}
+	if err := s.checkCreateRef(c, ref); err != nil {
+		return err
+	}
 	vars, err := params.variables("variables")
 	if err != nil {
 		return err
@@ -104,7 +113,7 @@ func (s *Server) createPipelineAPI(c *call) *apiError {
 }
 
 func (s *Server) latestPipeline(c *call) *apiError {
-	if err := c.need(Reporter); err != nil {
+	if err := c.needRead(); err != nil {
 		return err
 	}
 	ref := c.r.URL.Query().Get("ref")
@@ -136,7 +145,7 @@ func parseISOTime(v string) (time.Time, bool) {
 }
 
 func (s *Server) listPipelines(c *call) *apiError {
-	if err := c.need(Reporter); err != nil {
+	if err := c.needRead(); err != nil {
 		return err
 	}
 	q := c.r.URL.Query()

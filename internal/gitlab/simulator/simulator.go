@@ -71,8 +71,11 @@ type User struct {
 	Email    string
 	// PublicEmail is the email the user made public (GET /users/:id).
 	PublicEmail string
-	// State defaults to "active".
+	// State defaults to "active"; "blocked" users cannot act.
 	State string
+	// IsAdmin makes the user an administrator: every project at Owner
+	// level, and Sudo.
+	IsAdmin bool
 }
 
 // JobSpec is one job of a project's CI configuration.
@@ -126,6 +129,15 @@ type Project struct {
 	Jobs []JobSpec
 	// PipelineName is the pipeline "name" (workflow:name); empty means null.
 	PipelineName string
+	// Visibility is VisibilityPrivate (the default), VisibilityInternal or
+	// VisibilityPublic: a public or internal project is readable by every
+	// signed-in user (visibility.go).
+	Visibility string
+	// PublicPipelines is GitLab's "Public pipelines" (public_builds): guests,
+	// and non-members of a public or internal project, may read pipelines,
+	// jobs and logs. GitLab enables it by default; the simulator does not, so
+	// that a plain Project keeps CI to Reporter and up.
+	PublicPipelines bool
 }
 
 // JobInfo is a snapshot of one job.
@@ -160,6 +172,15 @@ type Request struct {
 	Status   int
 	// Token reports whether a token was sent.
 	Token bool
+	// TokenValue is the token sent (this is the simulator's own test API).
+	TokenValue string
+	// Credential is the kind of token that authenticated: CredentialPAT,
+	// CredentialOAuth, CredentialTrigger or "" (none or unknown).
+	Credential string
+	// TokenUserID owns the token; ActingUserID is who the request acted as
+	// (the Sudo target when Sudo is set); both 0 when unauthenticated.
+	TokenUserID, ActingUserID int64
+	Sudo                      bool
 }
 
 // Variable is a CI/CD variable passed to a pipeline or a manual job.
@@ -240,6 +261,10 @@ type Server struct {
 	ci ciState // triggers, CI/CD variables, groups (ci.go)
 
 	requests []Request
+
+	oauth    oauthState                   // OAuth 2 provider (oauth.go)
+	prot     map[int64][]*protectedBranch // protected branches by project (protected_branches.go)
+	nextProt int64
 
 	// groups, child pipelines and webhook deliveries (groups.go, hooks.go)
 	ext         extState

@@ -1,0 +1,47 @@
+package simulator
+
+// Project visibility levels (doc/api/projects.md, visibility).
+const (
+	VisibilityPrivate  = "private"
+	VisibilityInternal = "internal"
+	VisibilityPublic   = "public"
+)
+
+func (pr *project) visibility() string {
+	switch pr.Visibility {
+	case VisibilityPublic, VisibilityInternal:
+		return pr.Visibility
+	}
+	return VisibilityPrivate
+}
+
+// projectAccess is u's effective level on pr and whether u sees pr at all,
+// as GitLab's ProjectPolicy decides it: administrators see every project
+// as owners; members see it at their level; a public or internal project
+// is readable by every signed-in user (NoAccess level); a private project
+// is 404 to everyone else.
+func (s *Server) projectAccess(pr *project, u *User) (AccessLevel, bool) {
+	if u.IsAdmin {
+		return Owner, true
+	}
+	if l := pr.Members[u.ID]; l >= Guest {
+		return l, true
+	}
+	v := pr.visibility()
+	return NoAccess, v == VisibilityPublic || v == VisibilityInternal
+}
+
+// needRead checks read_pipeline/read_build (pipelines, jobs, job logs):
+// Reporter and up always; with public pipelines (GitLab's public_builds),
+// guests of any project and every signed-in user of a public or internal
+// project (doc/ci/pipelines/settings.md, "Change which users can view your
+// pipelines"). Others get 403.
+func (c *call) needRead() *apiError {
+	if c.level >= Reporter {
+		return nil
+	}
+	if c.proj.PublicPipelines && (c.level >= Guest || c.proj.visibility() != VisibilityPrivate) {
+		return nil
+	}
+	return errForbidden
+}
