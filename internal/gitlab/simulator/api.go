@@ -179,6 +179,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, id *identity) *ap
 		return nil
 	case len(segs) == 1 && segs[0] == "user" && get:
 		return s.currentUser(c)
+	case len(segs) == 2 && segs[0] == "personal_access_tokens" && segs[1] == "self" && get:
+		return s.tokenSelf(c, id)
 	case len(segs) == 1 && segs[0] == "users" && get:
 		return s.listUsers(c)
 	case len(segs) >= 2 && segs[0] == "projects":

@@ -2,8 +2,10 @@ package simulator
 
 import (
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Credential kinds recorded on each Request.
@@ -62,25 +64,104 @@ func (s *Server) authenticate(r *http.Request, id *identity) (*User, *apiError) 
 	if user.State == "blocked" {
 		return nil, errBlocked
 	}
+	scopes := s.scopesOf(id)
 	sudo := r.Header.Get("Sudo")
 	if sudo == "" {
 		sudo = r.URL.Query().Get("sudo")
 	}
 	if sudo == "" {
-		return user, nil
+		return user, needScope(r, scopes)
 	}
+	// API::Helpers#sudo!: admin first, then the token's sudo scope, then
+	// the user named by id or username.
 	if !user.IsAdmin {
 		return nil, msgError(http.StatusForbidden, "403 Forbidden - Must be admin to use sudo")
 	}
+	if !contains(scopes, "sudo") {
+		return nil, insufficientScope("sudo")
+	}
 	target := s.userByIDOrUsername(sudo)
 	if target == nil {
-		return nil, msgError(http.StatusNotFound, "404 User Not Found")
+		return nil, msgError(http.StatusNotFound, "404 User with ID or username '"+sudo+"' Not Found")
 	}
 	id.acting, id.sudo = target.ID, true
 	if target.State == "blocked" {
 		return nil, errBlocked
 	}
 	return target, nil
+}
+
+// scopesOf is the token's scopes: set by SetTokenScopes or granted to the
+// OAuth token; a personal access token without explicit scopes has "api",
+// and "sudo" too when its owner is an administrator.
+func (s *Server) scopesOf(id *identity) []string {
+	if id.credential == CredentialOAuth {
+		return strings.Fields(s.oauth.access[id.token].scope)
+	}
+	if sc, ok := s.tokenScopes[id.token]; ok {
+		return sc
+	}
+	if u := s.users[id.tokenUser]; u != nil && u.IsAdmin {
+		return []string{"api", "sudo"}
+	}
+	return []string{"api"}
+}
+
+func insufficientScope(scope string) *apiError {
+	return &apiError{status: http.StatusForbidden, body: map[string]string{
+		"error":             "insufficient_scope",
+		"error_description": "The request requires higher privileges than provided by the access token.",
+		"scope":             scope,
+	}}
+}
+
+// needScope is the endpoint's allow_access_with_scope: api allows all;
+// read_api allows reads; read_user allows reading /user and /users.
+func needScope(r *http.Request, scopes []string) *apiError {
+	if contains(scopes, "api") {
+		return nil
+	}
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
+	if read && contains(scopes, "read_api") {
+		return nil
+	}
+	p := r.URL.Path
+	if read && contains(scopes, "read_user") && (p == "/api/v4/user" || strings.HasPrefix(p, "/api/v4/users")) {
+		return nil
+	}
+	if read {
+		return insufficientScope("api read_api")
+	}
+	return insufficientScope("api")
+}
+
+// SetTokenScopes restricts a personal access token to scopes ("api",
+// "read_api", "read_user", "sudo", ...).
+func (s *Server) SetTokenScopes(token string, scopes ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tokenScopes == nil {
+		s.tokenScopes = map[string][]string{}
+	}
+	s.tokenScopes[token] = append([]string(nil), scopes...)
+}
+
+// tokenSelf answers GET /personal_access_tokens/self
+// (doc/api/personal_access_tokens.md) for a personal access token.
+func (s *Server) tokenSelf(c *call, id *identity) *apiError {
+	if id.credential != CredentialPAT {
+		return errFileNotFound
+	}
+	sum := 0
+	for _, b := range []byte(id.token) {
+		sum = (sum*31 + int(b)) % 100000
+	}
+	writeJSON(c.w, http.StatusOK, map[string]any{
+		"id": sum + 1, "name": "simulator token", "revoked": false, "active": true,
+		"created_at": ts(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)), "description": nil,
+		"scopes": s.scopesOf(id), "user_id": id.tokenUser, "last_used_at": nil, "expires_at": nil,
+	})
+	return nil
 }
 
 var errBlocked = msgError(http.StatusForbidden, "403 Forbidden - Your account has been blocked.")
@@ -140,6 +221,7 @@ func matchUserSearch(u *User, q string, admin bool) bool {
 	if q == "" {
 		return true
 	}
+	q = strings.TrimPrefix(q, "@")
 	lq := strings.ToLower(q)
 	switch {
 	case strings.Contains(strings.ToLower(u.Username), lq), strings.Contains(strings.ToLower(u.Name), lq):
@@ -188,6 +270,35 @@ func (s *Server) listUsers(c *call) *apiError {
 		} else {
 			plain = append(plain, s.userList(u))
 		}
+	}
+	if search != "" {
+		// User.search's order: exact public email, username, name, then by
+		// name and id.
+		q := strings.ToLower(strings.TrimPrefix(search, "@"))
+		rank := func(id int64) int {
+			u := s.users[id]
+			switch {
+			case strings.ToLower(u.PublicEmail) == q:
+				return 0
+			case strings.ToLower(u.Username) == q:
+				return 1
+			case strings.ToLower(u.Name) == q:
+				return 2
+			}
+			return 3
+		}
+		less := func(a, b int64) bool {
+			ra, rb := rank(a), rank(b)
+			if ra != rb {
+				return ra < rb
+			}
+			if na, nb := s.users[a].Name, s.users[b].Name; na != nb {
+				return na < nb
+			}
+			return a < b
+		}
+		sort.SliceStable(full, func(i, k int) bool { return less(full[i].ID, full[k].ID) })
+		sort.SliceStable(plain, func(i, k int) bool { return less(plain[i].ID, plain[k].ID) })
 	}
 	if admin {
 		return writePage(c, full)

@@ -243,15 +243,17 @@ type Server struct {
 	users     map[int64]*User
 	userOrder []int64
 	tokens    map[string]int64
-	projects  map[int64]*project
-	byPath    map[string]*project
-	pipelines map[int64]*pipeline
-	jobs      map[int64]*job
-	nextUser  int64
-	nextProj  int64
-	nextPipe  int64
-	nextJob   int64
-	sched     scheduleState
+	// tokenScopes restricts personal access tokens (SetTokenScopes).
+	tokenScopes map[string][]string
+	projects    map[int64]*project
+	byPath      map[string]*project
+	pipelines   map[int64]*pipeline
+	jobs        map[int64]*job
+	nextUser    int64
+	nextProj    int64
+	nextPipe    int64
+	nextJob     int64
+	sched       scheduleState
 
 	failN      int
 	failStatus int
