@@ -70,30 +70,31 @@ func (s *Server) branchRules(pr *project, branch string) []*protectedBranch {
 	return out
 }
 
-// passes is ProtectedRefAccess#check_access: "no one" admits nobody,
-// administrators pass every other level.
-func passes(u *User, level, need AccessLevel) bool {
-	switch {
-	case need == NoAccess:
+// passes is ProtectedRefAccess#check_access: "no one" admits nobody, the
+// Admins level only administrators, and a role level needs that project
+// membership: an administrator who is not a member does not pass it.
+func passes(u *User, member, need AccessLevel) bool {
+	switch need {
+	case NoAccess:
 		return false
-	case u.IsAdmin:
-		return true
-	case need == Admins:
-		return false
+	case Admins:
+		return u.IsAdmin
 	}
-	return level >= need
+	return member >= Developer && member >= need
 }
 
 // canUpdateRef is GitLab's UserAccess#can_update_branch?: a protected
 // branch needs push or merge access under any matching rule; an
-// unprotected one Developer. Tags are not protected in the simulator.
+// unprotected one Developer (administrators count as owners there). Tags
+// are not protected in the simulator.
 func (s *Server) canUpdateRef(c *call, ref string, tag bool) bool {
 	rules := s.branchRules(c.proj, ref)
 	if tag || len(rules) == 0 {
 		return c.level >= Developer
 	}
+	member := c.proj.Members[c.user.ID]
 	for _, pb := range rules {
-		if passes(c.user, c.level, pb.push) || passes(c.user, c.level, pb.merge) {
+		if passes(c.user, member, pb.push) || passes(c.user, member, pb.merge) {
 			return true
 		}
 	}
@@ -106,8 +107,9 @@ func (s *Server) canPush(c *call, branch string) bool {
 	if len(rules) == 0 {
 		return c.level >= Developer
 	}
+	member := c.proj.Members[c.user.ID]
 	for _, pb := range rules {
-		if passes(c.user, c.level, pb.push) {
+		if passes(c.user, member, pb.push) {
 			return true
 		}
 	}
