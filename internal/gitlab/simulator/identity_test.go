@@ -13,8 +13,8 @@ const (
 	rootID    = 9
 )
 
-// send makes a request with headers to the fixture's server; path is the
-// full path (including /api/v4 or /oauth).
+// send makes a request with headers to the fixture's server, without
+// following redirects; path is the full path (including /api/v4 or /oauth).
 func (f *fixture) send(t *testing.T, method, path string, hdr map[string]string, body string) response {
 	t.Helper()
 	var rd io.Reader
@@ -31,7 +31,9 @@ func (f *fixture) send(t *testing.T, method, path string, hdr map[string]string,
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := f.ts.Client().Do(req)
+	client := *f.ts.Client()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -152,6 +152,8 @@ func (s *Server) serveOAuth(w http.ResponseWriter, r *http.Request) {
 		s.tokenEndpoint(w, r)
 	case r.URL.Path == "/oauth/revoke" && r.Method == http.MethodPost:
 		s.revokeEndpoint(w, r)
+	case r.URL.Path == "/oauth/token/info" && r.Method == http.MethodGet:
+		s.tokenInfo(w, r)
 	default:
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "404 Not Found"})
 	}
@@ -367,13 +369,15 @@ func (s *Server) tokenEndpoint(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// revokeEndpoint is POST /oauth/revoke (RFC 7009): the access or refresh
-// token's pair is revoked; an unknown token still answers 200.
+// revokeEndpoint is POST /oauth/revoke (RFC 7009, Doorkeeper's
+// TokensController#revoke): the client is authenticated first (403
+// unauthorized_client otherwise), then the access or refresh token's pair
+// is revoked; an unknown token still answers 200 {}.
 func (s *Server) revokeEndpoint(w http.ResponseWriter, r *http.Request) {
 	q := oauthForm(r)
 	app := s.client(r, q)
 	if app == nil {
-		oauthJSONError(w, http.StatusUnauthorized, "invalid_client", invalidClientText)
+		oauthJSONError(w, http.StatusForbidden, "unauthorized_client", "You are not authorized to revoke this token")
 		return
 	}
 	tok := q.Get("token")
@@ -389,4 +393,26 @@ func (s *Server) revokeEndpoint(w http.ResponseWriter, r *http.Request) {
 		t.revoked = true
 	}
 	writeJSON(w, http.StatusOK, map[string]any{})
+}
+
+// tokenInfo is GET /oauth/token/info (doc/api/oauth2.md, "Retrieve the
+// token information") for the Bearer access token.
+func (s *Server) tokenInfo(w http.ResponseWriter, r *http.Request) {
+	t := s.oauth.access[tokenOf(r)]
+	switch {
+	case t == nil:
+		oauthJSONError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid")
+		return
+	case t.revoked:
+		oauthJSONError(w, http.StatusUnauthorized, "invalid_token", "The access token was revoked")
+		return
+	case !s.clock().Before(t.expiresAt):
+		oauthJSONError(w, http.StatusUnauthorized, "invalid_token", "The access token expired")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"resource_owner_id": t.userID, "scope": strings.Fields(t.scope),
+		"expires_in": int(t.expiresAt.Sub(s.clock()).Seconds()), "application": map[string]string{"uid": t.clientID},
+		"created_at": t.createdAt.Unix(),
+	})
 }
