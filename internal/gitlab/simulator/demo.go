@@ -13,17 +13,42 @@ const (
 	DemoViewerID    = 2
 	DemoWebappID    = 1
 	DemoAPIID       = 2
+
+	// DemoAdminToken is an administrator's token (scopes api and sudo), for
+	// PIPEBOT_IDENTITY=sudo against the demo.
+	DemoAdminToken = "admin-token"
+	DemoAdminID    = 3
+	// DemoDeveloperToken is a Developer of demo/webapp, whose protected
+	// main refuses them.
+	DemoDeveloperToken = "developer-token"
+	DemoDeveloperID    = 4
+	// DemoDocsID is the public project demo/docs (public pipelines).
+	DemoDocsID = 3
+
+	// The demo OAuth application (scope api), for PIPEBOT_IDENTITY=linked:
+	// its redirect URI is pipebot's callback on the default listen address.
+	DemoOAuthClientID     = "pipebot-demo"
+	DemoOAuthClientSecret = "pipebot-demo-secret"
+	DemoOAuthRedirectURI  = "http://127.0.0.1:8080/gitlab/oauth/callback"
 )
 
 // NewDemo returns a simulator with sample data for `pipebot demo`: user
 // "demo" (id 1, token "demo-token", maintainer) and "viewer" (id 2, token
 // "viewer-token", reporter); project "demo/webapp" (id 1, stages
 // build/test/deploy with a flaky test job and a manual deploy job) holding a
-// few finished pipelines of mixed status, and "demo/api" (id 2).
+// few finished pipelines of mixed status, and "demo/api" (id 2). For
+// identity: "admin" (id 3, token "admin-token", administrator), "dev"
+// (id 4, token "developer-token", developer of demo/webapp, whose main is
+// protected for Maintainers), the public project "demo/docs" (id 3) and an
+// OAuth application (DemoOAuthClientID) whose browser user signs in by
+// username on the authorization page.
 func NewDemo(opts Options) *Server {
 	s := New(opts)
 	s.AddUser(User{ID: DemoUserID, Username: "demo", Name: "Demo User", Email: "demo@example.com"}, DemoToken)
 	s.AddUser(User{ID: DemoViewerID, Username: "viewer", Name: "Vera Viewer", Email: "viewer@example.com"}, DemoViewerToken)
+	s.AddUser(User{ID: DemoAdminID, Username: "admin", Name: "Ada Admin", Email: "admin@example.com", IsAdmin: true}, DemoAdminToken)
+	s.AddUser(User{ID: DemoDeveloperID, Username: "dev", Name: "Dev Eloper", Email: "dev@example.com"}, DemoDeveloperToken)
+	s.AddOAuthApp(DemoOAuthClientID, DemoOAuthClientSecret, DemoOAuthRedirectURI, []string{"api", "read_user"})
 	members := map[int64]AccessLevel{DemoUserID: Maintainer, DemoViewerID: Reporter}
 	s.AddProject(Project{
 		ID: DemoWebappID, Path: "demo/webapp", DefaultBranch: "main",
@@ -36,6 +61,13 @@ func NewDemo(opts Options) *Server {
 			{Name: "lint", Stage: "test", AllowFailure: true, Fail: true},
 			{Name: "deploy-production", Stage: "deploy", When: "manual", Only: []string{"main", "v*"}},
 		},
+	})
+	s.SetMember(DemoWebappID, DemoDeveloperID, Developer)
+	s.ProtectBranch(DemoWebappID, "main", Maintainer, Maintainer)
+	s.AddProject(Project{
+		ID: DemoDocsID, Path: "demo/docs", Members: map[int64]AccessLevel{DemoUserID: Owner},
+		Visibility: VisibilityPublic, PublicPipelines: true,
+		Jobs: []JobSpec{{Name: "pages", Stage: "deploy", Artifacts: true}},
 	})
 	s.AddProject(Project{
 		ID: DemoAPIID, Path: "demo/api", DefaultBranch: "main", Members: members,
@@ -97,6 +129,9 @@ func NewDemo(opts Options) *Server {
 	}
 	if id := s.CreatePipeline(DemoAPIID, "main", "push", DemoUserID); id != 0 {
 		s.Finish(DemoAPIID, id)
+	}
+	if id := s.CreatePipeline(DemoDocsID, "main", "push", DemoUserID); id != 0 {
+		s.Finish(DemoDocsID, id)
 	}
 	return s
 }
