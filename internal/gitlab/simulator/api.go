@@ -72,6 +72,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	err := s.route(rec, r, id)
 	s.mu.Unlock()
 	if err != nil {
+		if err.authenticate != "" {
+			rec.Header().Set("WWW-Authenticate", err.authenticate)
+		}
 		writeJSON(rec, err.status, err.body)
 	}
 	if rec.after != nil {

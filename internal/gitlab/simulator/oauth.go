@@ -25,12 +25,18 @@ const (
 	accessDeniedText  = "The resource owner or authorization server denied the request."
 )
 
+// GitLab's APIGuard answers an expired or revoked token with Rack::OAuth2's
+// Bearer Unauthorized: the JSON body and a WWW-Authenticate challenge.
 var (
-	errOAuthExpired = &apiError{status: http.StatusUnauthorized, body: map[string]string{
-		"error": "invalid_token", "error_description": "Token is expired. You can either do re-authorization or token refresh."}}
-	errOAuthRevoked = &apiError{status: http.StatusUnauthorized, body: map[string]string{
-		"error": "invalid_token", "error_description": "Token was revoked. You have to re-authorize from the user."}}
+	errOAuthExpired = invalidToken("Token is expired. You can either do re-authorization or token refresh.")
+	errOAuthRevoked = invalidToken("Token was revoked. You have to re-authorize from the user.")
 )
+
+func invalidToken(desc string) *apiError {
+	return &apiError{status: http.StatusUnauthorized,
+		body:         map[string]string{"error": "invalid_token", "error_description": desc},
+		authenticate: `Bearer realm="Protected by OAuth 2.0", error="invalid_token", error_description="` + desc + `"`}
+}
 
 type oauthApp struct {
 	clientID, secret, redirectURI string

@@ -148,6 +148,9 @@ func wantOAuth401(t *testing.T, r response, desc string) {
 	if r.status != 401 || m["error"] != "invalid_token" || m["error_description"] != desc {
 		t.Fatalf("got %d %s, want 401 invalid_token %q", r.status, r.body, desc)
 	}
+	if h := r.header.Get("WWW-Authenticate"); !strings.HasPrefix(h, `Bearer realm=`) || !strings.Contains(h, `error="invalid_token"`) {
+		t.Fatalf("WWW-Authenticate = %q", h)
+	}
 }
 
 // code runs the authorization step for user 1 with an S256 challenge.

@@ -132,3 +132,24 @@ func TestProtectedWildcardAndBranchJSON(t *testing.T) {
 	wantMessage(t, f.do(t, "GET", "/projects/7/protected_branches/nope", aliceToken, nil), 404, "404 Not found")
 	wantMessage(t, f.do(t, "GET", "/projects/7/protected_branches", bobToken, nil), 403, "403 Forbidden")
 }
+
+func TestScheduleOnProtectedRefPlaysOnlyForWhoMayUpdateIt(t *testing.T) {
+	f, _ := newMatrix(t, Project{})
+	f.sim.ProtectBranch(projectID, "main", Maintainer, Maintainer)
+	onMain := f.sim.AddSchedule(projectID, Schedule{Description: "nightly", Ref: "refs/heads/main", Cron: "0 2 * * *", Active: true, OwnerID: 1})
+	onFeature := f.sim.AddSchedule(projectID, Schedule{Description: "feature", Ref: "feature/x", Cron: "0 2 * * *", Active: true, OwnerID: 1})
+	before := f.sim.PipelineCount(projectID)
+	path := func(id int64) string { return "/projects/7/pipeline_schedules/" + strconv.FormatInt(id, 10) + "/play" }
+	wantMessage(t, f.do(t, "POST", path(onMain), devToken, nil), 403, "403 Forbidden")
+	if n := f.sim.PipelineCount(projectID); n != before {
+		t.Fatalf("a refused play made a pipeline: %d -> %d", before, n)
+	}
+	for _, tc := range []struct {
+		token string
+		id    int64
+	}{{devToken, onFeature}, {aliceToken, onMain}} {
+		if r := f.do(t, "POST", path(tc.id), tc.token, nil); r.status != 201 {
+			t.Fatalf("play %d: %d %s", tc.id, r.status, r.body)
+		}
+	}
+}

@@ -335,6 +335,11 @@ func (s *Server) routeSchedules(c *call, rest []string) *apiError {
 		if err := c.need(Developer); err != nil {
 			return err
 		}
+		// play_pipeline_schedule is prevented on a ref the user may not
+		// update (PipelineSchedulePolicy's protected_ref).
+		if !s.canUpdateRef(c, strings.TrimPrefix(x.Ref, "refs/heads/"), strings.HasPrefix(x.Ref, "refs/tags/")) {
+			return errForbidden
+		}
 		s.playSchedule(c, x)
 		writeJSON(c.w, http.StatusCreated, map[string]string{"message": "201 Created"})
 	case len(rest) >= 1 && rest[0] == "variables":

@@ -10,6 +10,8 @@ import (
 type apiError struct {
 	status int
 	body   any
+	// authenticate, when set, is sent as WWW-Authenticate.
+	authenticate string
 }
 
 func msgError(status int, msg any) *apiError {
