@@ -77,17 +77,15 @@ func (s *Server) groupLevel(g *Group, userID int64) AccessLevel {
 }
 
 // projectVisible is whether userID sees the project: a project member or a
-// member of a group it is in.
+// member of a group it is in, an administrator, or anyone for a public or
+// internal project (visibility.go).
 func (s *Server) projectVisible(pr *project, userID int64) bool {
-	if pr.Members[userID] >= Guest {
-		return true
+	u := s.users[userID]
+	if u == nil {
+		return false
 	}
-	for _, g := range s.ext.groups {
-		if inGroup(pr.Path, g.Path, true) && g.Members[userID] >= Guest {
-			return true
-		}
-	}
-	return false
+	_, ok := s.projectAccess(pr, u)
+	return ok
 }
 
 type groupJSON struct {

@@ -92,7 +92,7 @@ func (s *Server) canUpdateRef(c *call, ref string, tag bool) bool {
 	if tag || len(rules) == 0 {
 		return c.level >= Developer
 	}
-	member := c.proj.Members[c.user.ID]
+	member := s.memberLevel(c.proj, c.user.ID)
 	for _, pb := range rules {
 		if passes(c.user, member, pb.push) || passes(c.user, member, pb.merge) {
 			return true
@@ -107,7 +107,7 @@ func (s *Server) canPush(c *call, branch string) bool {
 	if len(rules) == 0 {
 		return c.level >= Developer
 	}
-	member := c.proj.Members[c.user.ID]
+	member := s.memberLevel(c.proj, c.user.ID)
 	for _, pb := range rules {
 		if passes(c.user, member, pb.push) {
 			return true

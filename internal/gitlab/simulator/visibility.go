@@ -24,11 +24,24 @@ func (s *Server) projectAccess(pr *project, u *User) (AccessLevel, bool) {
 	if u.IsAdmin {
 		return Owner, true
 	}
-	if l := pr.Members[u.ID]; l >= Guest {
+	if l := s.memberLevel(pr, u.ID); l >= Guest {
 		return l, true
 	}
 	v := pr.visibility()
 	return NoAccess, v == VisibilityPublic || v == VisibilityInternal
+}
+
+// memberLevel is userID's membership of pr: its own, or inherited from a
+// group (or ancestor group) pr is in, whichever is higher, as GitLab's
+// max_member_access.
+func (s *Server) memberLevel(pr *project, userID int64) AccessLevel {
+	best := pr.Members[userID]
+	for _, g := range s.ext.groups {
+		if inGroup(pr.Path, g.Path, true) && g.Members[userID] > best {
+			best = g.Members[userID]
+		}
+	}
+	return best
 }
 
 // needRead checks read_pipeline/read_build (pipelines, jobs, job logs):

@@ -137,3 +137,46 @@ func TestProjectVisibilityField(t *testing.T) {
 		t.Fatalf("admin sees %v", m)
 	}
 }
+
+func TestGroupMembershipIsInherited(t *testing.T) {
+	f, _ := newMatrix(t, Project{})
+	f.sim.AddProject(Project{ID: 8, Path: "group/open", Visibility: VisibilityPublic})
+	f.sim.AddGroup(Group{ID: 70, Path: "group", Members: map[int64]AccessLevel{4: Maintainer}})
+	f.sim.ProtectBranch(projectID, "main", Maintainer, Maintainer)
+	// dave is in no project, but a Maintainer of the parent group of
+	// group/sub/app: he sees it, may run on protected main and list
+	// variables.
+	for _, tc := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/projects/7", 200},
+		{"POST", "/projects/7/pipeline?ref=main", 201},
+		{"GET", "/projects/7/variables", 200},
+	} {
+		if r := f.do(t, tc.method, tc.path, daveToken, nil); r.status != tc.want {
+			t.Fatalf("%s %s = %d, want %d (%s)", tc.method, tc.path, r.status, tc.want, r.body)
+		}
+	}
+	// The group's project list holds what the user may see: bob (a
+	// reporter of project 7) sees 7 and the public 8; root sees both.
+	for _, tc := range []struct{ token, want string }{{bobToken, "[7 8]"}, {rootToken, "[7 8]"}, {carolToken, "[7 8]"}} {
+		var list []struct {
+			ID int64 `json:"id"`
+		}
+		f.do(t, "GET", "/groups/group/projects?include_subgroups=true", tc.token, nil).json(t, &list)
+		var ids []int64
+		for _, p := range list {
+			ids = append(ids, p.ID)
+		}
+		if fmt.Sprint(ids) != tc.want {
+			t.Fatalf("group projects for %s = %v, want %s", tc.token, ids, tc.want)
+		}
+	}
+	f.sim.AddUser(User{ID: 40, Username: "eve"}, "eve-token")
+	var list []map[string]any
+	f.do(t, "GET", "/groups/group/projects?include_subgroups=true", "eve-token", nil).json(t, &list)
+	if len(list) != 1 || list[0]["id"] != float64(8) {
+		t.Fatalf("a stranger sees %v, want only the public project", list)
+	}
+}
