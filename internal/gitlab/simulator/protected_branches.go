@@ -179,12 +179,13 @@ func (pb *protectedBranch) json() protectedBranchJSON {
 
 // routeProtectedBranches answers GET /projects/:id/protected_branches
 // (search= filters by substring) and GET .../protected_branches/:name.
-// Reading them needs Developer (read_protected_branch).
+// Reading them needs Maintainer: ProtectedBranchPolicy grants
+// read_protected_branch with admin_project.
 func (s *Server) routeProtectedBranches(c *call, rest []string) *apiError {
 	if c.r.Method != http.MethodGet {
 		return errRouteNotFound
 	}
-	if err := c.need(Developer); err != nil {
+	if err := c.need(Maintainer); err != nil {
 		return err
 	}
 	rules := append([]*protectedBranch(nil), s.prot[c.proj.ID]...)

@@ -130,7 +130,7 @@ func TestProtectedWildcardAndBranchJSON(t *testing.T) {
 		t.Fatalf("single protected branch: %d %s", one.status, one.body)
 	}
 	wantMessage(t, f.do(t, "GET", "/projects/7/protected_branches/nope", aliceToken, nil), 404, "404 Not found")
-	wantMessage(t, f.do(t, "GET", "/projects/7/protected_branches", bobToken, nil), 403, "403 Forbidden")
+	wantMessage(t, f.do(t, "GET", "/projects/7/protected_branches", devToken, nil), 403, "403 Forbidden")
 }
 
 func TestScheduleOnProtectedRefPlaysOnlyForWhoMayUpdateIt(t *testing.T) {
