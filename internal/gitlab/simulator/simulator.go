@@ -2,6 +2,11 @@
 // projects with members, and pipelines whose jobs move through GitLab's real
 // statuses. It is an http.Handler for httptest in tests and for `pipebot demo`.
 //
+// Who may do what follows GitLab too: administrators and Sudo, blocked
+// users and token scopes (identity.go), project visibility and public
+// pipelines (visibility.go), protected branches (protected_branches.go),
+// and GitLab's OAuth 2 provider under /oauth (oauth.go).
+//
 // It is written from GitLab's API documentation (doc/api/pipelines.md,
 // jobs.md, projects.md, users.md) and the fixtures in shared/fixtures, not
 // from pipebot's client, so that the client is tested against GitLab's
