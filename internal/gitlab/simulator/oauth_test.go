@@ -342,3 +342,24 @@ func TestOAuthExpiryAndRevocation(t *testing.T) {
 		t.Fatalf("live tokens after revoking = %d", n)
 	}
 }
+
+func TestOAuthTokenScopeLimitsTheAPI(t *testing.T) {
+	f, conf := oauthFixture(t)
+	conf.Scopes = []string{"read_user"}
+	v := oauth2.GenerateVerifier()
+	tok, err := conf.Exchange(context.Background(), f.code(t, conf, v), oauth2.VerifierOption(v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Extra("scope") != "read_user" {
+		t.Fatalf("granted scope = %v", tok.Extra("scope"))
+	}
+	hdr := map[string]string{"Authorization": "Bearer " + tok.AccessToken}
+	if r := f.send(t, "GET", "/api/v4/user", hdr, ""); r.status != 200 {
+		t.Fatalf("read_user on /user: %d %s", r.status, r.body)
+	}
+	r := f.send(t, "GET", "/api/v4/projects/7/pipelines", hdr, "")
+	if m := r.object(t); r.status != 403 || m["error"] != "insufficient_scope" {
+		t.Fatalf("read_user on pipelines: %d %s", r.status, r.body)
+	}
+}
