@@ -129,7 +129,7 @@ func TestArtifactsReachSlackWithGitLabsSHA256(t *testing.T) {
 					return h.gl.RefArtifacts(ctx, "group/jobs", "main", "build", "", w, 0)
 				}
 			}, "build-main-artifacts.zip"},
-		{"whole log as a file", func(h *jobsHarness) string { return fmt.Sprintf("job log group/jobs %d file", h.test) },
+		{"whole raw log as a file", func(h *jobsHarness) string { return fmt.Sprintf("job log group/jobs %d file raw:yes", h.test) },
 			func(h *jobsHarness) func(w io.Writer) (int64, error) {
 				return func(w io.Writer) (int64, error) { return h.gl.JobTrace(ctx, "group/jobs", h.test, w, 0) }
 			}, "job-%d-test.log"},
