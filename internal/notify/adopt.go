@@ -37,7 +37,7 @@ func (w *Watcher) adoptSubCard(ctx context.Context, req WatchRequest, now time.T
 		// watch's, without a watch that would post the end again.
 		wt = state.Watch{ProjectID: req.Project.ID, Project: req.Project.Path, PipelineID: p.ID, Channel: req.Channel,
 			Requester: req.Requester, MessageTS: card.MessageTS, LastStatus: string(p.Status), CreatedAt: now, UpdatedAt: now}
-		in, err := w.cardInput(ctx, wt, p)
+		in, err := w.watchInput(ctx, wt, p)
 		if err != nil {
 			return state.Watch{}, true, err
 		}

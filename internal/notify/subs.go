@@ -71,6 +71,7 @@ type subState struct {
 	mentions map[int64]mention   // GitLab user id
 	locks    sync.Map            // state.SubCardKey -> *sync.Mutex
 	parents  sync.Map            // child pipeline id -> parent pipeline id (children.go)
+	orphans  sync.Map            // child pipeline id -> struct{}: no watched parent (children_watch.go)
 
 	lastHousekeep time.Time
 }
