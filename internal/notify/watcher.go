@@ -217,8 +217,18 @@ func (w *Watcher) Watch(ctx context.Context, req WatchRequest) (state.Watch, err
 	if err != nil {
 		return state.Watch{}, err
 	}
-	if err := w.cfg.Store.PutWatch(wt); err != nil {
+	claimed, err := w.claimWatch(wt)
+	if err != nil {
 		return state.Watch{}, fmt.Errorf("record watch: %w", err)
+	}
+	if !claimed {
+		// A subscription card for the pipeline was recorded meanwhile.
+		if adopted, ok, err := w.adoptSubCard(ctx, req, now); ok || err != nil {
+			return adopted, err
+		}
+		if err := w.takeOverCard(wt); err != nil {
+			return state.Watch{}, fmt.Errorf("record watch: %w", err)
+		}
 	}
 	if err := w.lowerCursor(req.Project.ID, req.Pipeline.UpdatedAt); err != nil {
 		return state.Watch{}, err
