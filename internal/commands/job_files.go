@@ -267,6 +267,8 @@ func (r *Router) relay(ctx context.Context, c *Call, link, what string, up notif
 		return TextReply("This workspace doesn't let me upload files (files:write or file uploads are off). Get %s from GitLab: %s", what, notify.Link(link, "open")), nil
 	case errors.Is(err, notify.ErrSizeMismatch):
 		return TextReply("GitLab sent %s with another size than it announced, so I shared nothing. Try again, or get it from GitLab: %s", what, notify.Link(link, "open")), nil
+	case errors.Is(err, notify.ErrRateLimited):
+		return TextReply("Slack is rate limiting file uploads right now (it kept answering 429), so I shared nothing. Try again in a minute, or get %s from GitLab: %s", what, notify.Link(link, "open")), nil
 	case errors.Is(err, notify.ErrEmptyFile):
 		return TextReply("%s is empty; there is nothing to upload.", strings.ToUpper(what[:1])+what[1:]), nil
 	case errors.Is(err, gitlab.ErrNotFound):

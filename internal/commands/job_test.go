@@ -245,6 +245,11 @@ func TestUploadsTooLargeOrRefusedAnswerWithALink(t *testing.T) {
 			func(h *jobsHarness) { h.router.deps.MaxUpload = 1 << 20 }, "larger than the 1.0 MiB I may upload"},
 		{"workspace refuses uploads", "job artifacts group/jobs %d", func(h *jobsHarness) { h.fake.DisableFiles() },
 			"doesn't let me upload files"},
+		{"Slack keeps answering 429 to the upload", "job artifacts group/jobs %d", func(h *jobsHarness) {
+			h.router.deps.Uploads = notify.NewSlack(notify.SlackConfig{API: slack.New("xoxb-test", slack.OptionAPIURL(h.fake.APIURL())),
+				PerChannel: time.Millisecond, Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
+			h.fake.RateLimit("files.upload", -1, time.Second)
+		}, "Slack is rate limiting file uploads"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
