@@ -36,10 +36,7 @@ func cardCalls(h *harness, id int64) (posts, updates []slackfake.Call) {
 // adopts it, so each pipeline has exactly one card and every later update
 // goes to it.
 func TestAWatchRacingASubscriptionCardLeavesOneCard(t *testing.T) {
-	iterations := 50
-	if raceEnabled {
-		iterations = 30
-	}
+	const iterations = 50
 	h := newHarness(t, failingJobs)
 	h.subscribe(SubscribeRequest{On: "running,failed"})
 	wh, url := h.webhook()
