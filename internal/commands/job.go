@@ -66,10 +66,10 @@ func (r *Router) jobCommands() []*Command {
 			Run: r.jobShow,
 		},
 		{
-			Name: "job log", Aliases: []string{"log"}, Args: "[project] <id> [lines:<n>] [file]",
-			Summary:  "The last lines of a job's log (default 30); `file` uploads the whole log.",
-			Examples: []string{"job log group/app 7", "log group/app 7 lines:100", "job log https://gitlab.com/group/app/-/jobs/7 file"},
-			Role:     RoleViewer, Project: true, MinArgs: 1, MaxArgs: 2, IDFrom: "job", Options: []string{"lines"},
+			Name: "job log", Aliases: []string{"log"}, Args: "[project] <id> [lines:<n>] [file [raw:yes]]",
+			Summary:  "The last lines of a job's log (default 30); `file` uploads the whole log as GitLab shows it, `raw:yes` exactly as stored.",
+			Examples: []string{"job log group/app 7", "log group/app 7 lines:100", "job log https://gitlab.com/group/app/-/jobs/7 file", "job log group/app 7 file raw:yes"},
+			Role:     RoleViewer, Project: true, MinArgs: 1, MaxArgs: 2, IDFrom: "job", Options: []string{"lines", "raw"},
 			Run: r.jobLog,
 		},
 		{

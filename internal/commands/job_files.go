@@ -27,6 +27,13 @@ func (r *Router) jobLog(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
+	raw, err := parseBool(c, "raw")
+	if err != nil {
+		return Reply{}, err
+	}
+	if raw != nil && !file {
+		return Reply{}, usageError(c.Cmd, "`raw:` goes with `file`: `raw:yes` uploads the log exactly as GitLab has it, escapes and section markers included.")
+	}
 	j, err := r.getJob(ctx, c)
 	if err != nil {
 		return Reply{}, err
@@ -36,7 +43,16 @@ func (r *Router) jobLog(ctx context.Context, c *Call) (Reply, error) {
 			Filename: fmt.Sprintf("job-%d-%s.log", j.ID, safeName(j.Name)),
 			Title:    fmt.Sprintf("Log of job #%d %s (%s)", j.ID, j.Name, c.Project),
 		}, func(ctx context.Context, w io.Writer, max int64) (int64, error) {
-			return r.deps.GitLab.JobTrace(ctx, c.Project, j.ID, w, max)
+			if raw != nil && *raw {
+				return r.deps.GitLab.JobTrace(ctx, c.Project, j.ID, w, max)
+			}
+			// Cleaned as it streams: the spool gets the text people read.
+			clean := notify.NewLogCleaner(w)
+			_, err := r.deps.GitLab.JobTrace(ctx, c.Project, j.ID, clean, max)
+			if cerr := clean.Close(); err == nil {
+				err = cerr
+			}
+			return clean.Written(), err
 		})
 	}
 	tail := notify.NewLogTail(n, notify.DefaultTailLineBytes)
@@ -251,6 +267,8 @@ func (r *Router) relay(ctx context.Context, c *Call, link, what string, up notif
 		return TextReply("This workspace doesn't let me upload files (files:write or file uploads are off). Get %s from GitLab: %s", what, notify.Link(link, "open")), nil
 	case errors.Is(err, notify.ErrSizeMismatch):
 		return TextReply("GitLab sent %s with another size than it announced, so I shared nothing. Try again, or get it from GitLab: %s", what, notify.Link(link, "open")), nil
+	case errors.Is(err, notify.ErrRateLimited):
+		return TextReply("Slack is rate limiting file uploads right now (it kept answering 429), so I shared nothing. Try again in a minute, or get %s from GitLab: %s", what, notify.Link(link, "open")), nil
 	case errors.Is(err, notify.ErrEmptyFile):
 		return TextReply("%s is empty; there is nothing to upload.", strings.ToUpper(what[:1])+what[1:]), nil
 	case errors.Is(err, gitlab.ErrNotFound):

@@ -129,7 +129,7 @@ func TestArtifactsReachSlackWithGitLabsSHA256(t *testing.T) {
 					return h.gl.RefArtifacts(ctx, "group/jobs", "main", "build", "", w, 0)
 				}
 			}, "build-main-artifacts.zip"},
-		{"whole log as a file", func(h *jobsHarness) string { return fmt.Sprintf("job log group/jobs %d file", h.test) },
+		{"whole raw log as a file", func(h *jobsHarness) string { return fmt.Sprintf("job log group/jobs %d file raw:yes", h.test) },
 			func(h *jobsHarness) func(w io.Writer) (int64, error) {
 				return func(w io.Writer) (int64, error) { return h.gl.JobTrace(ctx, "group/jobs", h.test, w, 0) }
 			}, "job-%d-test.log"},
@@ -245,6 +245,11 @@ func TestUploadsTooLargeOrRefusedAnswerWithALink(t *testing.T) {
 			func(h *jobsHarness) { h.router.deps.MaxUpload = 1 << 20 }, "larger than the 1.0 MiB I may upload"},
 		{"workspace refuses uploads", "job artifacts group/jobs %d", func(h *jobsHarness) { h.fake.DisableFiles() },
 			"doesn't let me upload files"},
+		{"Slack keeps answering 429 to the upload", "job artifacts group/jobs %d", func(h *jobsHarness) {
+			h.router.deps.Uploads = notify.NewSlack(notify.SlackConfig{API: slack.New("xoxb-test", slack.OptionAPIURL(h.fake.APIURL())),
+				PerChannel: time.Millisecond, Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
+			h.fake.RateLimit("files.upload", -1, time.Second)
+		}, "Slack is rate limiting file uploads"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,6 +17,41 @@ import (
 // second card nor a second final reply, and takes over again only if the
 // pipeline is retried.
 
+// claimWatch records a new watch's card intent unless a subscription card
+// for the pipeline is recorded (false: adopt it). The store decides in one
+// transaction (state.ClaimWatchCard, which a subscription's
+// state.ClaimSubCard mirrors), so a watch and a subscription event racing
+// on one pipeline never both post. Taking the card's subscription lock
+// first lets a subscription post in flight finish, so its card is found
+// with its ts.
+func (w *Watcher) claimWatch(wt state.Watch) (bool, error) {
+	if !w.subsEnabled() {
+		return true, w.cfg.Store.PutWatch(wt)
+	}
+	unlock := w.lockSub(state.SubCardKey(wt.Key()))
+	defer unlock()
+	card, claimed, err := w.subs.ClaimWatchCard(wt)
+	if err != nil || claimed {
+		return claimed, err
+	}
+	if card.MessageTS != "" && !card.CardPending {
+		return false, nil
+	}
+	// An intent without a message (its post failed, or a crash): under the
+	// lock no delivery is posting it, and a watched pipeline's subscription
+	// stays away, so the watch posts; the subscription takes the watch's
+	// card when it ends (handOverToSubs).
+	return true, w.cfg.Store.PutWatch(wt)
+}
+
+// takeOverCard records a watch that posts a card of its own although a
+// subscription card is recorded (it is gone from Slack).
+func (w *Watcher) takeOverCard(wt state.Watch) error {
+	unlock := w.lockSub(state.SubCardKey(wt.Key()))
+	defer unlock()
+	return w.cfg.Store.PutWatch(wt)
+}
+
 // adoptSubCard starts req's watch on the channel's subscription card for
 // the pipeline. ok is false when there is no such card (or it is gone from
 // Slack) and the caller posts a card of its own.
@@ -37,7 +72,7 @@ func (w *Watcher) adoptSubCard(ctx context.Context, req WatchRequest, now time.T
 		// watch's, without a watch that would post the end again.
 		wt = state.Watch{ProjectID: req.Project.ID, Project: req.Project.Path, PipelineID: p.ID, Channel: req.Channel,
 			Requester: req.Requester, MessageTS: card.MessageTS, LastStatus: string(p.Status), CreatedAt: now, UpdatedAt: now}
-		in, err := w.cardInput(ctx, wt, p)
+		in, err := w.watchInput(ctx, wt, p)
 		if err != nil {
 			return state.Watch{}, true, err
 		}

@@ -58,14 +58,23 @@ func cardStatus(in CardInput) string {
 // the same project) and remembers each child's parent. Without the call,
 // or when GitLab refuses it, a card shows no children.
 func (w *Watcher) children(ctx context.Context, pid int64, p gitlab.Pipeline) []ChildPipeline {
-	bl, ok := w.cfg.GitLab.(bridgeLister)
-	if !ok || p.Source == SourceParent {
-		return nil
-	}
-	bridges, err := bl.PipelineBridges(ctx, idString(pid), p.ID)
+	out, err := w.listChildren(ctx, pid, p)
 	if err != nil {
 		w.log.Debug().Err(err).Int64("pipeline_id", p.ID).Msg("list bridges")
 		return nil
+	}
+	return out
+}
+
+// listChildren is children with GitLab's error.
+func (w *Watcher) listChildren(ctx context.Context, pid int64, p gitlab.Pipeline) ([]ChildPipeline, error) {
+	bl, ok := w.cfg.GitLab.(bridgeLister)
+	if !ok || p.Source == SourceParent {
+		return nil, nil
+	}
+	bridges, err := bl.PipelineBridges(ctx, idString(pid), p.ID)
+	if err != nil {
+		return nil, err
 	}
 	var out []ChildPipeline
 	for _, b := range bridges {
@@ -77,7 +86,7 @@ func (w *Watcher) children(ctx context.Context, pid int64, p gitlab.Pipeline) []
 		out = append(out, ChildPipeline{ID: d.ID, Name: b.Name, Status: d.Status, WebURL: d.WebURL})
 	}
 	sort.Slice(out, func(i, k int) bool { return out[i].ID < out[k].ID })
-	return out
+	return out, nil
 }
 
 // parentOf finds a child pipeline's parent: remembered from a webhook or an

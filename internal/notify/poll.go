@@ -117,7 +117,7 @@ func (w *Watcher) pollProject(ctx context.Context, pid int64, watches []state.Wa
 				if !cur.CardPending {
 					return nil
 				}
-				in, err := w.cardInput(ctx, cur, p)
+				in, err := w.watchInput(ctx, cur, p)
 				if err != nil {
 					return err
 				}
@@ -170,6 +170,11 @@ func (w *Watcher) pollProject(ctx context.Context, pid int64, watches []state.Wa
 				return w.render(ctx, cur, p)
 			})
 		}))
+	}
+	for _, p := range pipes {
+		if p.Source == SourceParent {
+			watchErr = first(watchErr, w.foldChildIntoWatches(ctx, pid, watches, p, byID))
+		}
 	}
 	if len(unfurls) > 0 {
 		watchErr = first(watchErr, w.refreshUnfurls(ctx, pid, byID))

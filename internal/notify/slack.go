@@ -38,6 +38,9 @@ var (
 	ErrChannelNotFound = errors.New("channel not found")
 	ErrMessageTooLong  = errors.New("message too long for slack")
 	ErrMessageNotFound = errors.New("slack message not found")
+	// ErrRateLimited: Slack kept answering 429 through every retry, or asked
+	// for a longer wait than MaxRetryWait.
+	ErrRateLimited = errors.New("slack is rate limiting pipebot")
 )
 
 // slackAPI is the part of *slack.Client pipebot posts with.
@@ -68,6 +71,12 @@ type SlackConfig struct {
 	// MaxRetries is how often a call met by HTTP 429 is retried after
 	// waiting Retry-After. Default 3.
 	MaxRetries int
+	// MaxRetryWait is the longest Retry-After pipebot waits out; a longer
+	// one ends the call with ErrRateLimited at once. Default 1 min.
+	MaxRetryWait time.Duration
+	// Sleep waits out a Retry-After (tests inject a clock); default waits
+	// d unless ctx ends first.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// Observe, when set, is told the result of every Slack call.
 	Observe func(method, result string)
 }
@@ -81,6 +90,8 @@ type Slack struct {
 	upload     *http.Client
 	perChannel time.Duration
 	maxRetries int
+	maxWait    time.Duration
+	sleep      func(ctx context.Context, d time.Duration) error
 	observe    func(method, result string)
 
 	mu   sync.Mutex
@@ -95,6 +106,8 @@ func NewSlack(cfg SlackConfig) *Slack {
 		upload:     cfg.UploadClient,
 		perChannel: cfg.PerChannel,
 		maxRetries: cfg.MaxRetries,
+		maxWait:    cfg.MaxRetryWait,
+		sleep:      cfg.Sleep,
 		observe:    cfg.Observe,
 		next:       make(map[string]time.Time),
 	}
@@ -109,6 +122,12 @@ func NewSlack(cfg SlackConfig) *Slack {
 	}
 	if s.maxRetries == 0 {
 		s.maxRetries = 3
+	}
+	if s.maxWait <= 0 {
+		s.maxWait = time.Minute
+	}
+	if s.sleep == nil {
+		s.sleep = sleep
 	}
 	return s
 }
@@ -249,19 +268,26 @@ func (s *Slack) pace(ctx context.Context, channel string) error {
 	return sleep(ctx, time.Until(at))
 }
 
-// call runs fn, retrying after Slack's Retry-After on 429, and classifies the
-// error Slack answered.
+// call runs fn, retrying after Slack's Retry-After on 429 (at most
+// MaxRetries times, each wait at most MaxRetryWait), and classifies the
+// error Slack answered. A 429 it gives up on is ErrRateLimited.
 func (s *Slack) call(ctx context.Context, method string, fn func() error) error {
 	for attempt := 0; ; attempt++ {
 		err := fn()
 		var rl *slack.RateLimitedError
-		if errors.As(err, &rl) && attempt < s.maxRetries {
+		if errors.As(err, &rl) {
 			s.observed(method, "ratelimited")
 			wait := rl.RetryAfter
 			if wait <= 0 {
 				wait = time.Second
 			}
-			if err := sleep(ctx, wait); err != nil {
+			switch {
+			case attempt >= s.maxRetries:
+				return fmt.Errorf("slack %s: %w: still 429 after %d tries", method, ErrRateLimited, attempt+1)
+			case wait > s.maxWait:
+				return fmt.Errorf("slack %s: %w: it asks to wait %s, longer than the %s pipebot waits", method, ErrRateLimited, wait, s.maxWait)
+			}
+			if err := s.sleep(ctx, wait); err != nil {
 				return err
 			}
 			continue

@@ -30,6 +30,8 @@ type subStore interface {
 	RecordRefStatus(projectID int64, ref string, pipelineID int64, status string) (string, error)
 	SubCard(k state.SubCardKey) (state.SubCard, bool, error)
 	UpdateSubCard(k state.SubCardKey, fn func(*state.SubCard, bool) error) (state.SubCard, error)
+	ClaimSubCard(k state.SubCardKey, project string) (state.SubCard, bool, error)
+	ClaimWatchCard(wt state.Watch) (state.SubCard, bool, error)
 	SubCards() ([]state.SubCard, error)
 	PruneSubCards(cutoff time.Time) (int, error)
 	GroupProjects(group string) (state.GroupProjects, bool, error)
@@ -71,6 +73,7 @@ type subState struct {
 	mentions map[int64]mention   // GitLab user id
 	locks    sync.Map            // state.SubCardKey -> *sync.Mutex
 	parents  sync.Map            // child pipeline id -> parent pipeline id (children.go)
+	orphans  sync.Map            // child pipeline id -> struct{}: no watched parent (children_watch.go)
 
 	lastHousekeep time.Time
 }

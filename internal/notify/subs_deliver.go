@@ -51,6 +51,13 @@ func (w *Watcher) deliverSubCard(ctx context.Context, channel string, subs []pro
 		w.ss.locks.Delete(k)
 		return nil
 	}
+	if _, watched, err := w.cfg.Store.Watch(state.WatchKey(k)); err != nil {
+		return err
+	} else if watched {
+		// A watch keeps the pipeline's card in this channel (it may have
+		// claimed it a moment ago): the subscription takes it when it ends.
+		return nil
+	}
 	jobs, err := w.pipelineJobs(ctx, pid, p.ID)
 	if errors.Is(err, gitlab.ErrNotFound) || errors.Is(err, gitlab.ErrForbidden) {
 		// Re-checked at fan-out: pipebot no longer sees the project.
@@ -69,12 +76,14 @@ func (w *Watcher) deliverSubCard(ctx context.Context, channel string, subs []pro
 	if !found || card.CardPending {
 		lookup := found
 		if !found {
-			card, err = w.subs.UpdateSubCard(k, func(c *state.SubCard, _ bool) error {
-				c.Project, c.CardPending = subs[0].path, true
-				return nil
-			})
+			// Atomic with a watch's claim (adopt.go): one card per pipeline.
+			var claimed bool
+			card, claimed, err = w.subs.ClaimSubCard(k, subs[0].path)
 			if err != nil {
 				return fmt.Errorf("record card intent: %w", err)
+			}
+			if !claimed {
+				return nil
 			}
 		}
 		if card, err = w.postSubCard(ctx, card, in, lookup, subs); err != nil {

@@ -210,7 +210,7 @@ func TestLiveUnfurlsCostNoGitLabRequestOfTheirOwn(t *testing.T) {
 		t.Errorf("jobs reads of the moved pipeline = %d, want 1 shared by all its previews", got)
 	}
 	if got := len(h.sim.Requests()); got != baseline+1 {
-		t.Errorf("requests in the tick after a change = %d, want the poll and one jobs read", got)
+		t.Errorf("requests in the tick after a change = %d, want the poll and one jobs read: %+v", got, h.sim.Requests())
 	}
 	if got := len(h.fake.CallsOf("chat.unfurl")) - before; got != n/2+3 {
 		t.Errorf("chat.unfurl calls after the change = %d, want %d (one per message showing the pipeline)", got, n/2+3)

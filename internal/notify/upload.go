@@ -80,12 +80,14 @@ type UploadResult struct {
 // enforces it and returns its own error past it). With up.Size known it
 // streams: fetch writes into a pipe the upload reads from, concurrently, and
 // the upload sees end of file only once fetch has returned exactly up.Size
-// bytes. Otherwise it spools into a temp file first, because Slack needs the
-// size before the first byte, then uploads the file from disk. Memory stays
-// flat whatever the size; the temp file is removed whatever happens.
+// bytes; a copy goes into a spool file as it streams, so that a 429 from
+// the upload URL is retried from that file. Otherwise it spools into a
+// temp file first, because Slack needs the size before the first byte,
+// then uploads the file from disk. Memory stays flat whatever the size;
+// the temp file is removed whatever happens.
 func (s *Slack) Relay(ctx context.Context, spool *Spool, up Upload, fetch func(w io.Writer) (int64, error)) (UploadResult, error) {
 	if up.Size > 0 {
-		return s.relayStream(ctx, up, fetch)
+		return s.relayStream(ctx, spool, up, fetch)
 	}
 	if spool == nil || spool.dir == "" {
 		return UploadResult{}, errors.New("no spool directory configured")

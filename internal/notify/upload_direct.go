@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,8 +81,10 @@ func (s *Slack) postUpload(ctx context.Context, uploadURL string, body io.Reader
 		return nil
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
-		wait, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
-		return &slack.RateLimitedError{RetryAfter: time.Duration(wait) * time.Second}
+		// Retry-After is in seconds; a fraction is taken as given.
+		secs, _ := strconv.ParseFloat(strings.TrimSpace(resp.Header.Get("Retry-After")), 64)
+		wait := time.Duration(min(max(secs, 0), 3600) * float64(time.Second))
+		return &slack.RateLimitedError{RetryAfter: wait}
 	}
 	code := strings.TrimSpace(string(text))
 	if code == "" || strings.ContainsAny(code, " \n<") {
@@ -90,16 +93,43 @@ func (s *Slack) postUpload(ctx context.Context, uploadURL string, body io.Reader
 	return slack.SlackErrorResponse{Err: code}
 }
 
-// relayStream uploads what fetch writes, up.Size bytes exactly.
-func (s *Slack) relayStream(ctx context.Context, up Upload, fetch func(w io.Writer) (int64, error)) (UploadResult, error) {
+// relayStream uploads what fetch writes, up.Size bytes exactly. With a
+// spool, the bytes also go to a temp file as they stream: when the upload
+// URL answers 429, the download goes on into that file, and the file is
+// sent again from its start after Retry-After (Slack.call's bounds).
+func (s *Slack) relayStream(ctx context.Context, spool *Spool, up Upload, fetch func(w io.Writer) (int64, error)) (UploadResult, error) {
 	target, err := s.uploadURL(ctx, up, up.Size)
 	if err != nil {
 		return UploadResult{}, err
 	}
 	bw := &bodyWriter{ctx: ctx, s: s, url: target.UploadURL, size: up.Size}
+	var copyFile *os.File
+	if spool != nil && spool.dir != "" {
+		f, err := os.CreateTemp(spool.dir, spoolPattern)
+		if err != nil {
+			return UploadResult{}, fmt.Errorf("create spool file: %w", err)
+		}
+		defer func() {
+			_ = f.Close()
+			_ = os.Remove(f.Name())
+		}()
+		copyFile, bw.copy = f, &countWriter{w: f}
+	}
 	n, ferr := fetch(bw)
 	upErr := bw.finish()
+	if bw.upFailed && copyFile != nil && isRateLimited(upErr) && ferr == nil && bw.mismatch == nil && bw.copyErr == nil {
+		if got := bw.copy.n; got != up.Size || n != up.Size {
+			return UploadResult{Size: got}, fmt.Errorf("%w: got %d bytes, announced %d", ErrSizeMismatch, got, up.Size)
+		}
+		if err := s.resend(ctx, target.UploadURL, copyFile, up.Size, upErr); err != nil {
+			return UploadResult{Size: up.Size}, err
+		}
+		id, err := s.completeUpload(ctx, up, target.FileID)
+		return UploadResult{FileID: id, Size: up.Size}, err
+	}
 	switch {
+	case bw.copyErr != nil:
+		return UploadResult{Size: bw.n}, fmt.Errorf("write spool copy: %w", bw.copyErr)
 	case bw.upFailed:
 		s.observed("files.upload", result(classify(upErr)))
 		return UploadResult{Size: bw.n}, fmt.Errorf("slack files.upload: %w", classify(upErr))
@@ -120,6 +150,29 @@ func (s *Slack) relayStream(ctx context.Context, up Upload, fetch func(w io.Writ
 	return UploadResult{FileID: id, Size: bw.n}, nil
 }
 
+func isRateLimited(err error) bool {
+	var rl *slack.RateLimitedError
+	return errors.As(err, &rl)
+}
+
+// resend posts size bytes of f to the upload URL again after first, the
+// 429 the streamed POST met: Slack.call waits its Retry-After and retries,
+// each time from the file's start.
+func (s *Slack) resend(ctx context.Context, uploadURL string, f io.ReadSeeker, size int64, first error) error {
+	pending := first
+	return s.call(ctx, "files.upload", func() error {
+		if pending != nil {
+			err := pending
+			pending = nil
+			return err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("rewind spool copy: %w", err)
+		}
+		return s.postUpload(ctx, uploadURL, struct{ io.Reader }{io.LimitReader(f, size)}, size)
+	})
+}
+
 // bodyWriter is the writer a streamed relay hands to fetch. ReadFrom (what
 // io.Copy prefers) makes the download's reader the upload's body; plain
 // Writes go through a pipe to an upload goroutine started on the first one.
@@ -135,6 +188,16 @@ type bodyWriter struct {
 	upFailed bool  // the POST failed (not the download)
 	upErr    error
 	used     bool // one body per upload URL
+	// copy, when set, gets every byte of the body as it streams; after a
+	// 429 the rest of the download goes to it alone (direct).
+	copy    *countWriter
+	copyErr error
+	direct  bool
+	// rmu is held for each read of the body (and its copy): the HTTP
+	// transport may still be reading after it returned the 429, so the
+	// rest goes to the copy only once stopReads has waited for that read.
+	rmu     sync.Mutex
+	stopped bool
 
 	pw   *io.PipeWriter
 	wg   sync.WaitGroup
@@ -151,18 +214,51 @@ func (b *bodyWriter) ReadFrom(r io.Reader) (int64, error) {
 	sr := &sizedReader{r: r, size: b.size, owner: b}
 	err := b.s.postUpload(b.ctx, b.url, sr, b.size)
 	b.done = true
+	b.stopReads()
 	if sr.err != nil {
 		// The download failed or sent the wrong size: that is the error.
 		return sr.n, sr.err
 	}
 	if err != nil {
 		b.upFailed, b.upErr = true, err
+		if b.copy != nil && isRateLimited(err) {
+			// Keep downloading into the copy, which is sent again.
+			return b.copyRest(sr.n, r)
+		}
 		return sr.n, errUploadEnded
 	}
 	return sr.n, nil
 }
 
+// stopReads waits for a body read in flight and makes later ones fail, so
+// that the upload's reads and the copy's writes never interleave.
+func (b *bodyWriter) stopReads() {
+	b.rmu.Lock()
+	b.stopped = true
+	b.rmu.Unlock()
+}
+
+// copyRest copies what is left of the download after a 429 into the copy,
+// refusing more than the announced size.
+func (b *bodyWriter) copyRest(done int64, r io.Reader) (int64, error) {
+	m, err := io.Copy(b.copy, io.LimitReader(r, b.size-done+1))
+	total := done + m
+	if err != nil {
+		b.copyErr = err
+		return total, err
+	}
+	if total > b.size {
+		err := fmt.Errorf("%w: more than the announced %d bytes", ErrSizeMismatch, b.size)
+		b.setMismatch(err)
+		return total, err
+	}
+	return total, nil
+}
+
 func (b *bodyWriter) Write(p []byte) (int, error) {
+	if b.direct {
+		return b.writeCopy(p)
+	}
 	if b.done {
 		return 0, errUploadEnded
 	}
@@ -178,7 +274,7 @@ func (b *bodyWriter) Write(p []byte) (int, error) {
 		go func() {
 			defer b.wg.Done()
 			err := b.s.postUpload(b.ctx, b.url, sr, b.size)
-			if err != nil && sr.err == nil {
+			if err != nil && sr.failed() == nil {
 				b.mu.Lock()
 				b.upFailed, b.upErr = true, err
 				b.mu.Unlock()
@@ -194,6 +290,33 @@ func (b *bodyWriter) Write(p []byte) (int, error) {
 	}
 	n, err := b.pw.Write(p)
 	b.wn += int64(n)
+	if err != nil && b.copy != nil {
+		b.mu.Lock()
+		limited := b.upFailed && isRateLimited(b.upErr)
+		b.mu.Unlock()
+		if limited {
+			// The upload met a 429 and read no further: what it read is in
+			// the copy; the rest of p and of the download go there alone.
+			b.direct = true
+			b.stopReads()
+			m, err := b.writeCopy(p[n:])
+			return n + m, err
+		}
+	}
+	return n, err
+}
+
+func (b *bodyWriter) writeCopy(p []byte) (int, error) {
+	if b.wn+int64(len(p)) > b.size {
+		err := fmt.Errorf("%w: more than the announced %d bytes", ErrSizeMismatch, b.size)
+		b.setMismatch(err)
+		return 0, err
+	}
+	n, err := b.copy.Write(p)
+	b.wn += int64(n)
+	if err != nil {
+		b.copyErr = err
+	}
 	return n, err
 }
 
@@ -241,6 +364,11 @@ type sizedReader struct {
 }
 
 func (s *sizedReader) Read(p []byte) (int, error) {
+	s.owner.rmu.Lock()
+	defer s.owner.rmu.Unlock()
+	if s.owner.stopped {
+		return 0, errUploadEnded
+	}
 	if s.err != nil {
 		return 0, s.err
 	}
@@ -251,6 +379,13 @@ func (s *sizedReader) Read(p []byte) (int, error) {
 		p = p[:rest]
 	}
 	n, err := s.r.Read(p)
+	if n > 0 && s.owner.copy != nil {
+		if _, werr := s.owner.copy.Write(p[:n]); werr != nil {
+			s.owner.copyErr = werr
+			s.err = werr
+			return 0, werr
+		}
+	}
 	s.n += int64(n)
 	s.owner.mu.Lock()
 	s.owner.n = s.n
@@ -279,6 +414,13 @@ func (s *sizedReader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// failed is the reader's error once a read in flight has ended.
+func (s *sizedReader) failed() error {
+	s.owner.rmu.Lock()
+	defer s.owner.rmu.Unlock()
+	return s.err
 }
 
 func (s *sizedReader) fail(err error) error {

@@ -213,12 +213,22 @@ func (w *Watcher) Watch(ctx context.Context, req WatchRequest) (state.Watch, err
 		Channel: req.Channel, Requester: req.Requester, CardPending: true,
 		CreatedAt: now, UpdatedAt: now,
 	}
-	in, err := w.cardInput(ctx, wt, req.Pipeline)
+	in, err := w.watchInput(ctx, wt, req.Pipeline)
 	if err != nil {
 		return state.Watch{}, err
 	}
-	if err := w.cfg.Store.PutWatch(wt); err != nil {
+	claimed, err := w.claimWatch(wt)
+	if err != nil {
 		return state.Watch{}, fmt.Errorf("record watch: %w", err)
+	}
+	if !claimed {
+		// A subscription card for the pipeline was recorded meanwhile.
+		if adopted, ok, err := w.adoptSubCard(ctx, req, now); ok || err != nil {
+			return adopted, err
+		}
+		if err := w.takeOverCard(wt); err != nil {
+			return state.Watch{}, fmt.Errorf("record watch: %w", err)
+		}
 	}
 	if err := w.lowerCursor(req.Project.ID, req.Pipeline.UpdatedAt); err != nil {
 		return state.Watch{}, err
@@ -330,11 +340,21 @@ func (w *Watcher) postCard(ctx context.Context, wt state.Watch, in CardInput, lo
 		x.MessageTS = ts
 		x.CardPending = false
 		if !found {
-			x.LastStatus = string(in.Pipeline.Status)
+			x.LastStatus = cardStatus(in)
 		}
 		x.UpdatedAt = w.cfg.Now()
 		return nil
 	})
+}
+
+// watchInput is a watch card's input: cardInput and the pipeline's child
+// pipelines, folded in as on a subscription card (children_watch.go).
+func (w *Watcher) watchInput(ctx context.Context, wt state.Watch, p gitlab.Pipeline) (CardInput, error) {
+	in, err := w.cardInput(ctx, wt, p)
+	if err == nil {
+		in.Children = w.children(ctx, wt.ProjectID, p)
+	}
+	return in, err
 }
 
 func (w *Watcher) cardInput(ctx context.Context, wt state.Watch, p gitlab.Pipeline) (CardInput, error) {
@@ -349,20 +369,32 @@ func (w *Watcher) cardInput(ctx context.Context, wt state.Watch, p gitlab.Pipeli
 	return in, nil
 }
 
-// render brings a watch's card up to date with p (fetching jobs) and, when
-// p has ended, delivers the final thread reply once.
+// render brings a watch's card up to date with p (fetching jobs and child
+// pipelines) when p's status changed and, when p has ended, delivers the
+// final thread reply once. An unchanged pipeline costs no request.
 func (w *Watcher) render(ctx context.Context, wt state.Watch, p gitlab.Pipeline) error {
 	if wt.MessageTS == "" {
 		return nil
 	}
-	status := string(p.Status)
-	if wt.LastStatus == status && wt.FinalState != "pending" && !p.Status.Finished() {
+	if shownStatus(wt.LastStatus) == string(p.Status) && wt.FinalState != "pending" && !p.Status.Finished() {
 		return nil
 	}
-	in, err := w.cardInput(ctx, wt, p)
+	return w.renderCard(ctx, wt, p)
+}
+
+// renderCard is render without the status check: a child pipeline that
+// changed under an unchanged parent (children.go) comes here directly.
+func (w *Watcher) renderCard(ctx context.Context, wt state.Watch, p gitlab.Pipeline) error {
+	if wt.MessageTS == "" {
+		return nil
+	}
+	in, err := w.watchInput(ctx, wt, p)
 	if err != nil {
 		return err
 	}
+	// LastStatus is what the card shows (cardStatus: the pipeline's status
+	// and its children's), so a child's change is a change of the card.
+	status := cardStatus(in)
 	if wt.LastStatus != status {
 		card := PipelineCard(in)
 		card.Metadata = cardMeta(wt)
@@ -388,7 +420,7 @@ func (w *Watcher) deliverFinal(ctx context.Context, wt state.Watch, in CardInput
 	retrying := wt.FinalState == "pending"
 	wt, err := w.cfg.Store.UpdateWatch(wt.Key(), func(x *state.Watch) error {
 		x.FinalState = "pending"
-		x.LastStatus = string(in.Pipeline.Status)
+		x.LastStatus = cardStatus(in)
 		x.UpdatedAt = w.cfg.Now()
 		return nil
 	})
@@ -411,7 +443,7 @@ func (w *Watcher) deliverFinal(ctx context.Context, wt state.Watch, in CardInput
 			return fmt.Errorf("post final reply: %w", err)
 		}
 	}
-	w.handOverToSubs(wt, string(in.Pipeline.Status))
+	w.handOverToSubs(wt, cardStatus(in))
 	if err := w.cfg.Store.DeleteWatch(wt.Key()); err != nil {
 		return fmt.Errorf("close watch: %w", err)
 	}

@@ -506,13 +506,21 @@ func (w *Watcher) hookPipeline(ctx context.Context, ev hookEvent) error {
 	if err != nil {
 		return fmt.Errorf("list watches: %w", err)
 	}
+	var mine []state.Watch
 	for _, wt := range watches {
-		if wt.ProjectID != pid || wt.PipelineID != p.ID || wt.CardPending {
+		if wt.ProjectID != pid {
+			continue
+		}
+		mine = append(mine, wt)
+		if wt.PipelineID != p.ID || wt.CardPending {
 			continue
 		}
 		if err := w.withLock(ctx, wt.Key(), func(cur state.Watch) error { return w.render(ctx, cur, p) }); err != nil {
 			return err
 		}
+	}
+	if err := w.foldChildIntoWatches(ctx, pid, mine, p, nil); err != nil {
+		return err
 	}
 	subs, err := w.subscribedProjects(ctx)
 	if err != nil {

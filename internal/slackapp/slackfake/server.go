@@ -318,7 +318,9 @@ func (s *Server) ResponseURLFor(channel, user, messageTS string) string {
 // RateLimit makes the next n calls to method answer HTTP 429 with a
 // Retry-After of retryAfter rounded up to whole seconds (the header carries
 // seconds; slack-go turns it into *slack.RateLimitedError). method may also
-// be "response_url" or "files.upload".
+// be "response_url" or "files.upload" (the POST of a file's bytes to its
+// upload URL). n < 0 rate limits every call until Reset or the next
+// RateLimit of method.
 func (s *Server) RateLimit(method string, n int, retryAfter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -517,9 +519,11 @@ func (s *Server) takeRateLimit(method string) (time.Duration, bool) {
 	if f == nil || f.n == 0 {
 		return 0, false
 	}
-	f.n--
-	if f.n == 0 {
-		delete(s.rate, method)
+	if f.n > 0 {
+		f.n--
+		if f.n == 0 {
+			delete(s.rate, method)
+		}
 	}
 	return f.after, true
 }
