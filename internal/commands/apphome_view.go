@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -128,11 +127,11 @@ func roleLine(r Role) string {
 func identityBlock(id GitLabIdentity) slack.Block {
 	at := ""
 	if id.Username != "" {
-		at = " (" + notify.Code("@"+id.Username) + ")"
+		at = " (@" + notify.Escape(id.Username) + ")"
 	}
 	switch id.Kind {
 	case IdentityLinked:
-		return notify.Section("*In GitLab* you act as yourself: linked as " + notify.Code("@"+id.Username) + ".")
+		return notify.Section("*In GitLab* you act as yourself: linked as @" + notify.Escape(id.Username) + ".")
 	case IdentitySudo:
 		return notify.Section("*In GitLab* pipebot acts as you" + at + ".")
 	case IdentityNotLinked:
@@ -152,10 +151,13 @@ func identityBlock(id GitLabIdentity) slack.Block {
 // carrying the same command as the pipeline card's.
 func homePipelineBlock(p state.HomePipeline, now time.Time) slack.Block {
 	st := gitlab.Status(p.Status)
-	text := fmt.Sprintf("%s *%s* %s · `%s` · ref `%s` · started %s",
+	text := fmt.Sprintf("%s *%s* %s · `%s` · ref `%s`",
 		notify.StatusEmoji(st), notify.Link(p.WebURL, "#"+strconv.FormatInt(p.PipelineID, 10)), notify.Escape(notify.StatusWord(st)),
-		notify.Code(p.Project), notify.Code(p.Ref), notify.Ago(now, p.StartedAt))
-	s := notify.Section(strings.TrimSpace(text))
+		notify.Code(p.Project), notify.Code(p.Ref))
+	if ago := notify.Ago(now, p.StartedAt); ago != "" {
+		text += " · started " + ago
+	}
+	s := notify.Section(text)
 	ref := notify.ProjectPipelineRef(p.Project, p.PipelineID)
 	switch {
 	case st == gitlab.StatusFailed || st == gitlab.StatusCanceled:
