@@ -109,6 +109,8 @@ type wiring struct {
 	gitlabURL   string
 	gitlabToken string
 	metrics     *metrics.Metrics
+	// homeCoalesce overrides the App Home's re-publish spacing (tests).
+	homeCoalesce time.Duration
 }
 
 func wire(w wiring) (*app, error) {
@@ -149,6 +151,7 @@ func wire(w wiring) (*app, error) {
 		GitLab: gl, Watcher: watcher, Subs: watcher, Slack: poster, Store: store,
 		Uploads: poster, Unfurls: poster, LiveUnfurls: watcher, Spool: spool, MaxUpload: w.cfg.MaxUpload,
 		Admins: w.cfg.Admins, DefaultRole: role, GitLabHosts: w.gitlabHosts, Logger: w.log, OnCommand: w.metrics.CommandDone,
+		HomeCoalesce: w.homeCoalesce,
 	})
 	pool := slackapp.NewPool(slackapp.PoolConfig{
 		Logger:  w.log,
