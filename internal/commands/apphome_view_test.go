@@ -3,6 +3,7 @@ package commands
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -160,6 +161,26 @@ func TestEveryHomeButtonRunsARealCommand(t *testing.T) {
 		}
 		if cmd, _ := h.router.lookup(tokens); cmd == nil || (cmd.Name != "pipeline retry" && cmd.Name != "pipeline cancel") {
 			t.Errorf("button %q runs %v", val, cmd)
+		}
+	}
+}
+
+// Slack sends app_home_opened only to an app that subscribes to it, and
+// views.publish answers not_enabled unless the Home tab is on.
+func TestManifestEnablesTheHomeTab(t *testing.T) {
+	raw, err := os.ReadFile("../../manifest.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]bool{}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if l = strings.TrimSpace(l); !strings.HasPrefix(l, "#") {
+			lines[l] = true
+		}
+	}
+	for _, want := range []string{"app_home:", "home_tab_enabled: true", "messages_tab_enabled: true", "- app_home_opened", "- link_shared"} {
+		if !lines[want] {
+			t.Errorf("manifest.yml lacks %q", want)
 		}
 	}
 }
