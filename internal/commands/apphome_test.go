@@ -48,7 +48,7 @@ func (tm *timers) fire() int {
 
 // homeHarness is the router harness with the watcher telling the App Home
 // of pipeline changes, as cmd/bot wires it, and a controllable timer.
-func homeHarness(t *testing.T) (*harness, *timers) {
+func homeHarness(t testing.TB) (*harness, *timers) {
 	h := newHarness(t)
 	poster := notify.NewSlack(notify.SlackConfig{API: slack.New("xoxb-test", slack.OptionAPIURL(h.fake.APIURL())), PerChannel: time.Millisecond})
 	var r *Router

@@ -77,42 +77,42 @@ func homeView(in homeInput) slack.HomeTabViewRequest {
 		slack.NewDividerBlock(),
 		notify.Section("*Your recent pipelines started from Slack*"),
 	)
-	pipes := make([]slack.Block, 0, len(in.Pipelines))
-	for _, p := range in.Pipelines {
-		pipes = append(pipes, homePipelineBlock(p, in.Now))
-	}
-	if len(pipes) == 0 {
-		pipes = append(pipes, notify.Context("None yet. Pipelines you start with `/ci run`, the run form, `/ci trigger run` or a Retry button show up here."))
-	}
 	subsHead := []slack.Block{slack.NewDividerBlock(), notify.Section("*Subscriptions in this workspace*")}
-	subs := make([]slack.Block, 0, len(in.Subs))
-	for _, s := range in.Subs {
-		subs = append(subs, notify.Section("<#"+s.Channel+"> · "+describeSub(s)))
-	}
-	if len(subs) == 0 {
-		subs = append(subs, notify.Context("No channel subscribes to pipeline events yet: `/ci subscribe group/app` in a channel."))
-	}
 	// Pipelines are bounded by the store; subscriptions are not. Each list
 	// gets what is left, keeping one block for at least the start of the
-	// subscriptions.
+	// subscriptions, and only what is shown is rendered.
 	room := maxHomeBlocks - len(head) - len(subsHead)
-	pipes = fitBlocks(pipes, room-1, "pipelines")
-	subs = fitBlocks(subs, room-len(pipes), "subscriptions")
+	pipes := fitList(len(in.Pipelines), room-1, "pipelines", func(i int) slack.Block { return homePipelineBlock(in.Pipelines[i], in.Now) },
+		"None yet. Pipelines you start with `/ci run`, the run form, `/ci trigger run` or a Retry button show up here.")
+	subs := fitList(len(in.Subs), room-len(pipes), "subscriptions", func(i int) slack.Block {
+		return notify.Section("<#" + in.Subs[i].Channel + "> · " + describeSub(in.Subs[i]))
+	}, "No channel subscribes to pipeline events yet: `/ci subscribe group/app` in a channel.")
 	blocks := append(append(append(head, pipes...), subsHead...), subs...)
 	return slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: blocks}}
 }
 
-// fitBlocks keeps at most room blocks: when items do not fit, the last one
-// kept says how many more there are.
-func fitBlocks(items []slack.Block, room int, what string) []slack.Block {
-	if len(items) <= room {
-		return items
+// fitList renders at most room blocks of a list of n items: when they do
+// not all fit, the last block says how many more there are; an empty list
+// is the empty text.
+func fitList(n, room int, what string, render func(i int) slack.Block, empty string) []slack.Block {
+	if n == 0 {
+		return []slack.Block{notify.Context(empty)}
 	}
 	if room <= 0 {
 		return nil
 	}
-	kept := items[: room-1 : room-1]
-	return append(kept, notify.Context(fmt.Sprintf("…and %d more %s.", len(items)-len(kept), what)))
+	shown := n
+	if n > room {
+		shown = room - 1
+	}
+	out := make([]slack.Block, 0, shown+1)
+	for i := range shown {
+		out = append(out, render(i))
+	}
+	if shown < n {
+		out = append(out, notify.Context(fmt.Sprintf("…and %d more %s.", n-shown, what)))
+	}
+	return out
 }
 
 func roleLine(r Role) string {
