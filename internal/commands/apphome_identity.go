@@ -21,6 +21,10 @@ var _ currentUserAPI = (*gitlab.Client)(nil)
 // request each time.
 const botIdentityTTL = 10 * time.Minute
 
+// botIdentityRetry is how long a failed GET /user is not asked again, so a
+// GitLab outage does not add a request to every Home publish.
+const botIdentityRetry = time.Minute
+
 // botIdentity is the IdentityFunc of PIPEBOT_IDENTITY=bot: everyone acts as
 // pipebot's token, whose username GET /user names (cached).
 type botIdentity struct {
@@ -30,6 +34,7 @@ type botIdentity struct {
 	mu      sync.Mutex
 	user    string
 	fetched time.Time
+	failed  time.Time // last failed read; zero after a success
 }
 
 func (b *botIdentity) identity(ctx context.Context, _ string) (GitLabIdentity, error) {
@@ -38,15 +43,16 @@ func (b *botIdentity) identity(ctx context.Context, _ string) (GitLabIdentity, e
 	if b.user != "" && b.now().Sub(b.fetched) < botIdentityTTL {
 		return GitLabIdentity{Kind: IdentityBot, Username: b.user}, nil
 	}
-	if b.gl == nil {
-		return GitLabIdentity{Kind: IdentityBot}, nil
+	if b.gl == nil || (!b.failed.IsZero() && b.now().Sub(b.failed) < botIdentityRetry) {
+		// An earlier answer is better than none.
+		return GitLabIdentity{Kind: IdentityBot, Username: b.user}, nil
 	}
 	u, err := b.gl.CurrentUser(ctx)
 	if err != nil {
-		// An earlier answer is better than none.
+		b.failed = b.now()
 		return GitLabIdentity{Kind: IdentityBot, Username: b.user}, fmt.Errorf("read pipebot's gitlab user: %w", err)
 	}
-	b.user, b.fetched = u.Username, b.now()
+	b.user, b.fetched, b.failed = u.Username, b.now(), time.Time{}
 	return GitLabIdentity{Kind: IdentityBot, Username: b.user}, nil
 }
 

@@ -110,6 +110,15 @@ func (s *Store) AddHomePipeline(user string, p HomePipeline) (Home, error) {
 // user's pipelines. changed is false (and nothing is written) when pipebot
 // keeps no such pipeline for the user or the status is the same.
 func (s *Store) SetHomePipelineStatus(user string, projectID, pipelineID int64, status string) (h Home, changed bool, err error) {
+	// Most watched pipelines are on no one's Home (a `pipeline watch`, a
+	// user pipebot keeps nothing for): a read answers those without a
+	// write transaction.
+	h, found, err := s.Home(user)
+	if err != nil || !found || !slices.ContainsFunc(h.Pipelines, func(p HomePipeline) bool {
+		return p.ProjectID == projectID && p.PipelineID == pipelineID && p.Status != status
+	}) {
+		return h, false, err
+	}
 	h, err = s.updateHome(user, false, func(h *Home) bool {
 		for i := range h.Pipelines {
 			p := &h.Pipelines[i]
