@@ -4,11 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+
+	"github.com/pipebot/pipebot/internal/gitlab/simulator"
+	"github.com/pipebot/pipebot/internal/slackapp"
 	"github.com/pipebot/pipebot/internal/slackapp/slackfake"
 	"github.com/pipebot/pipebot/internal/state"
 )
@@ -152,4 +159,54 @@ func TestAppHomeEndToEnd(t *testing.T) {
 	if len(entries) == 0 || entries[0].User != e2eOper || !strings.Contains(entries[0].Command, "pipeline retry") {
 		t.Errorf("audit = %+v", entries)
 	}
+}
+
+// app_home_opened over Socket Mode: the same Home, published for the user
+// the envelope names.
+func TestAppHomeOverSocketMode(t *testing.T) {
+	sim := simulator.New(simulator.Options{})
+	sim.AddUser(simulator.User{ID: 1, Username: "pipebot-bot", Name: "pipebot"}, "glpat-home")
+	sim.AddProject(simulator.Project{ID: e2eProject, Path: "team/web", Members: map[int64]simulator.AccessLevel{1: simulator.Maintainer}})
+	gl := httptest.NewServer(sim)
+	defer gl.Close()
+	const appToken = "xapp-1-A0TEST-home"
+	fake := slackfake.NewServer(slackfake.Options{AppToken: appToken})
+	defer fake.Close()
+	a, err := wire(wiring{
+		cfg: Config{DBPath: filepath.Join(t.TempDir(), "pipebot.db"), PollInterval: time.Second, Admins: []string{e2eAdmin}, DefaultRole: "viewer"},
+		log: zerolog.Nop(), slackAPI: slack.New(fake.BotToken(), slack.OptionAPIURL(fake.APIURL())), gitlabURL: gl.URL, gitlabToken: "glpat-home",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.store.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a.pool.Start(ctx)
+	defer a.pool.Stop()
+	done := make(chan error, 1)
+	go func() {
+		done <- slackapp.RunSocketMode(ctx, slackapp.SocketConfig{AppToken: appToken, BotToken: fake.BotToken(), APIURL: fake.APIURL(),
+			Pool: a.pool, Logger: zerolog.Nop(), Answerer: a.router})
+	}()
+	defer func() { cancel(); <-done }()
+	if err := fake.WaitForSockets(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(map[string]any{
+		"type": "event_callback", "team_id": "T0E2E", "api_app_id": "A0TEST", "event_id": "Ev0HOME", "event_time": 1700000000,
+		"event": map[string]any{"type": "app_home_opened", "user": e2eAdmin, "channel": "D0ADMIN", "tab": "home", "event_ts": "1700000000.000100"},
+	})
+	env, err := fake.SendSocketEvent(ctx, "events_api", payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fake.WaitForAck(ctx, env); err != nil {
+		t.Fatalf("envelope not acknowledged: %v", err)
+	}
+	if err := fake.WaitFor(ctx, func([]slackfake.Call) bool { _, ok := fake.HomeView(e2eAdmin); return ok }); err != nil {
+		t.Fatalf("no Home published: %v", err)
+	}
+	raw, _ := fake.HomeView(e2eAdmin)
+	mustContain(t, "socket home", unescapeJSON(raw), "*Your role:* admin", "pipebot's token (@pipebot-bot)", "None yet", "No channel subscribes")
 }
