@@ -269,6 +269,7 @@ func serve(ctx context.Context, stderr io.Writer) error {
 	a.pool.Stop()
 	stopWork()
 	bg.Wait()
+	a.router.StopHome()
 	return err
 }
 

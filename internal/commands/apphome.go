@@ -48,6 +48,7 @@ type homeTab struct {
 	after    func(d time.Duration, f func())
 
 	mu      sync.Mutex
+	stopped bool                 // StopHome: scheduled publishes do nothing
 	last    map[string]time.Time // user -> last publish
 	pending map[string]bool      // user -> a publish is scheduled
 	locks   map[string]*sync.Mutex
@@ -96,9 +97,20 @@ func (h *homeTab) schedule(user string, now time.Time, publish func()) {
 	h.after(wait, func() {
 		h.mu.Lock()
 		delete(h.pending, user)
+		stopped := h.stopped
 		h.mu.Unlock()
-		publish()
+		if !stopped {
+			publish()
+		}
 	})
+}
+
+// StopHome drops the App Home publishes still scheduled, so none runs
+// after shutdown closes the store.
+func (r *Router) StopHome() {
+	r.home.mu.Lock()
+	r.home.stopped = true
+	r.home.mu.Unlock()
 }
 
 // homeParts returns the store and Slack the App Home needs; ok is false

@@ -244,6 +244,15 @@ func TestHomeScheduleWaitsOutTheIntervalAndSchedulesOnce(t *testing.T) {
 	if publishes != 3 {
 		t.Errorf("publishes = %d, want 3", publishes)
 	}
+	// After shutdown a scheduled publish does nothing.
+	ht.schedule("U3", now, func() { publishes++ })
+	ht.mu.Lock()
+	ht.stopped = true
+	ht.mu.Unlock()
+	tm.fire()
+	if publishes != 3 {
+		t.Errorf("a publish ran after stop")
+	}
 }
 
 func TestHomeRetryRunsAsTheClickerAndAnswersInTheDM(t *testing.T) {
