@@ -109,6 +109,8 @@ type wiring struct {
 	gitlabURL   string
 	gitlabToken string
 	metrics     *metrics.Metrics
+	// homeCoalesce overrides the App Home's re-publish spacing (tests).
+	homeCoalesce time.Duration
 }
 
 func wire(w wiring) (*app, error) {
@@ -133,18 +135,23 @@ func wire(w wiring) (*app, error) {
 		w.log.Info().Int("removed", n).Msg("removed upload spool leftovers")
 	}
 	poster := notify.NewSlack(notify.SlackConfig{API: w.slackAPI, Observe: w.metrics.SlackCall})
+	// The watcher tells the router's App Home of pipeline changes; the
+	// router is built just below, before the watcher runs.
+	var router *commands.Router
 	watcher := notify.New(notify.Config{
 		GitLab: gl, Slack: poster, Store: store, Interval: w.cfg.PollInterval, Logger: w.log,
 		OnPoll: w.metrics.PollDone, OnWatches: w.metrics.SetWatches, JobPreview: commands.JobPreview,
+		OnHomeChange: func(ctx context.Context, c notify.HomeChange) { router.HomePipelineChanged(ctx, c) },
 	})
 	role, err := commands.ParseRole(w.cfg.DefaultRole)
 	if err != nil {
 		role = commands.RoleViewer
 	}
-	router := commands.New(commands.Deps{
+	router = commands.New(commands.Deps{
 		GitLab: gl, Watcher: watcher, Subs: watcher, Slack: poster, Store: store,
 		Uploads: poster, Unfurls: poster, LiveUnfurls: watcher, Spool: spool, MaxUpload: w.cfg.MaxUpload,
 		Admins: w.cfg.Admins, DefaultRole: role, GitLabHosts: w.gitlabHosts, Logger: w.log, OnCommand: w.metrics.CommandDone,
+		HomeCoalesce: w.homeCoalesce,
 	})
 	pool := slackapp.NewPool(slackapp.PoolConfig{
 		Logger:  w.log,
@@ -262,6 +269,7 @@ func serve(ctx context.Context, stderr io.Writer) error {
 	a.pool.Stop()
 	stopWork()
 	bg.Wait()
+	a.router.StopHome()
 	return err
 }
 

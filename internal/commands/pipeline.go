@@ -215,6 +215,7 @@ func (r *Router) watch(ctx context.Context, c *Call, proj gitlab.Project, p gitl
 	if err != nil {
 		return Reply{}, fmt.Errorf("watch pipeline %d: %w", p.ID, err)
 	}
+	r.rememberHomePipeline(c, proj, p) // apphome.go
 	return TextReply("%s pipeline %s on `%s` of %s; I'll keep its card here up to date.", verb,
 		notify.Link(p.WebURL, "#"+strconv.FormatInt(p.ID, 10)), notify.Code(p.Ref), notify.Code(proj.Path)), nil
 }

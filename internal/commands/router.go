@@ -108,6 +108,13 @@ type Deps struct {
 	// LiveUnfurls keeps posted previews of running pipelines and jobs up to
 	// date (the watcher); nil leaves them as first posted.
 	LiveUnfurls unfurlTracker
+
+	// Identity says who a Slack user acts as in GitLab (the App Home); nil
+	// is pipebot's token for everyone (apphome_identity.go).
+	Identity IdentityFunc
+	// HomeCoalesce is the least time between two publishes of one user's
+	// App Home caused by pipeline changes; 0 is DefaultHomeCoalesce.
+	HomeCoalesce time.Duration
 }
 
 // Router parses commands, checks roles and arguments, runs handlers and
@@ -119,6 +126,8 @@ type Router struct {
 	log         zerolog.Logger
 	commands    []*Command
 	byName      map[string]*Command
+	home        *homeTab     // App Home publishes (apphome.go)
+	botID       *botIdentity // who acts in GitLab without Deps.Identity
 }
 
 // New returns a Router over the full command table. It does no I/O.
@@ -136,6 +145,9 @@ func New(d Deps) *Router {
 		d.MaxUploads = 2
 	}
 	r := &Router{deps: d, log: d.Logger.With().Str("component", "commands").Logger(), uploadSlots: make(chan struct{}, d.MaxUploads)}
+	r.home = newHomeTab(d.HomeCoalesce, nil)
+	cu, _ := d.GitLab.(currentUserAPI)
+	r.botID = &botIdentity{gl: cu, now: d.Now}
 	r.register(r.table()...)
 	return r
 }
@@ -163,6 +175,10 @@ func (r *Router) Commands() []*Command { return r.commands }
 func (r *Router) Handle(ctx context.Context, req slackapp.Request) {
 	if req.Kind == slackapp.KindEvent {
 		r.handleEvent(ctx, req) // unfurl.go
+		return
+	}
+	if req.Kind == slackapp.KindAction && req.View != nil && req.View.Type == slack.VTHomeTab {
+		r.handleHomeAction(ctx, req) // apphome.go
 		return
 	}
 	if req.Kind == slackapp.KindViewSubmission {

@@ -30,7 +30,7 @@ const (
 )
 
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	sim    *simulator.Server
 	fake   *slackfake.Server
 	store  *state.Store
@@ -38,7 +38,7 @@ type harness struct {
 	w      *notify.Watcher
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	sim := simulator.New(simulator.Options{})
 	sim.AddUser(simulator.User{ID: 1, Username: "pipebot", Name: "pipebot"}, "glpat-test")

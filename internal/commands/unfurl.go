@@ -40,16 +40,22 @@ type linkPreview struct {
 // GitLab calls); Slack itself sends at most a handful per message.
 const maxUnfurls = 5
 
-// handleEvent runs an Events API callback; only link_shared does anything.
+// handleEvent runs an Events API callback: link_shared (unfurls) and
+// app_home_opened (apphome.go); others do nothing.
 func (r *Router) handleEvent(ctx context.Context, req slackapp.Request) {
-	if req.Event == nil || r.deps.Unfurls == nil {
+	if req.Event == nil {
 		return
 	}
-	ev, ok := req.Event.InnerEvent.Data.(*slackevents.LinkSharedEvent)
-	if !ok || ev == nil {
-		return
+	switch ev := req.Event.InnerEvent.Data.(type) {
+	case *slackevents.LinkSharedEvent:
+		if ev != nil && r.deps.Unfurls != nil {
+			r.unfurl(ctx, req, ev)
+		}
+	case *slackevents.AppHomeOpenedEvent:
+		if ev != nil {
+			r.openHome(ctx, ev)
+		}
 	}
-	r.unfurl(ctx, req, ev)
 }
 
 // unfurl previews the shared links that point at a pipeline or job on

@@ -80,6 +80,9 @@ type Config struct {
 	// JobPreview renders a job link's preview (the same one a pasted link
 	// first unfurled into); nil leaves job previews as first posted.
 	JobPreview func(project string, j gitlab.Job) Message
+	// OnHomeChange, when set, is told each new status of a watched
+	// pipeline that has a requester (home.go); it must not block.
+	OnHomeChange func(ctx context.Context, c HomeChange)
 }
 
 // Watcher follows the pipelines pipebot started or was asked to watch and
@@ -401,6 +404,7 @@ func (w *Watcher) renderCard(ctx context.Context, wt state.Watch, p gitlab.Pipel
 		if err := w.cfg.Slack.Update(ctx, wt.Channel, wt.MessageTS, card); err != nil {
 			return fmt.Errorf("update card: %w", err)
 		}
+		w.homeChanged(ctx, wt, p)
 	}
 	if !p.Status.Finished() {
 		_, err := w.cfg.Store.UpdateWatch(wt.Key(), func(x *state.Watch) error {

@@ -88,7 +88,8 @@ type Request struct {
 	MessageTS string
 	// ThreadTS is, for actions, the thread ts of that message if it is in a thread.
 	ThreadTS string
-	// View is set for view submissions.
+	// View is set for view submissions, and for clicks on the App Home
+	// (View.Type "home").
 	View *slack.View
 	// Event is set for Events API requests (link_shared …); it may be nil.
 	Event *slackevents.EventsAPIEvent
@@ -209,6 +210,12 @@ func requestsFromInteraction(ic slack.InteractionCallback) []Request {
 		if base.ThreadTS == "" {
 			base.ThreadTS = ic.Container.ThreadTs
 		}
+		if ic.View.Type == slack.VTHomeTab {
+			// A click on the App Home (container.type "view"): no channel
+			// and no response_url, so the handler answers another way.
+			view := ic.View
+			base.View = &view
+		}
 		actions := ic.ActionCallback.BlockActions
 		if len(actions) == 0 {
 			// slack-go files an action without a block_id under
@@ -291,6 +298,9 @@ func requestFromEvent(ev slackevents.EventsAPIEvent) (Request, bool) {
 	case *slackevents.LinkSharedEvent:
 		r.UserID, r.ChannelID = inner.User, inner.Channel
 		r.MessageTS, r.ThreadTS = inner.MessageTimeStamp, inner.ThreadTimeStamp
+	case *slackevents.AppHomeOpenedEvent:
+		// Channel is pipebot's DM with the user.
+		r.UserID, r.ChannelID = inner.User, inner.Channel
 	case *slackevents.AppMentionEvent:
 		r.UserID, r.ChannelID, r.Text = inner.User, inner.Channel, inner.Text
 		r.MessageTS, r.ThreadTS = inner.TimeStamp, inner.ThreadTimeStamp

@@ -23,6 +23,7 @@ var migrations = []migration{
 	{version: 1, name: "create buckets", up: migrateV1},
 	{version: 2, name: "subscriptions", up: migrateSubscriptions},
 	{version: 3, name: "live unfurls", up: migrateUnfurls},
+	{version: 4, name: "app home", up: migrateHomes},
 }
 
 func migrateV1(tx *bolt.Tx) error {

@@ -52,6 +52,7 @@ var handlers = map[string]handler{
 	"conversations.info":           (*Server).conversationInfo,
 	"views.open":                   (*Server).viewsOpen,
 	"views.update":                 (*Server).viewsUpdate,
+	"views.publish":                (*Server).viewsPublish,
 	"users.info":                   (*Server).usersInfo,
 	"users.lookupByEmail":          (*Server).usersLookupByEmail,
 	"files.getUploadURLExternal":   (*Server).getUploadURL,

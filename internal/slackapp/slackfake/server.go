@@ -184,6 +184,7 @@ type Server struct {
 	files     map[string]*storedFile
 	fileOrder []string
 	views     map[string]*storedView
+	homes     map[string]*storedView // Home tab views by user (views.publish)
 	rate      map[string]*rateFault
 	fail      map[string]*failFault
 	notIn     map[string]bool
@@ -468,6 +469,7 @@ func (s *Server) resetLocked() {
 	s.files = map[string]*storedFile{}
 	s.fileOrder = nil
 	s.views = map[string]*storedView{}
+	s.homes = map[string]*storedView{}
 	s.rate = map[string]*rateFault{}
 	s.fail = map[string]*failFault{}
 	s.notIn = map[string]bool{}
