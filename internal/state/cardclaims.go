@@ -32,23 +32,8 @@ func (s *Store) ClaimWatchCard(w Watch) (card SubCard, claimed bool, err error) 
 		if err != nil || found {
 			return err
 		}
-		var old Watch
-		had, err := get(tx, bucketWatches, wkey, &old)
-		if err != nil {
-			return err
-		}
-		now := s.nowUTC()
-		switch {
-		case had && w.CreatedAt.IsZero():
-			w.CreatedAt = old.CreatedAt
-		case w.CreatedAt.IsZero():
-			w.CreatedAt = now
-		default:
-			w.CreatedAt = w.CreatedAt.UTC()
-		}
-		w.UpdatedAt = now
 		claimed = true
-		return put(tx, bucketWatches, wkey, w)
+		return s.putWatchTx(tx, wkey, w)
 	})
 	if err != nil {
 		return SubCard{}, false, fmt.Errorf("claim card %s: %w", k, err)

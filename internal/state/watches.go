@@ -59,28 +59,32 @@ func (s *Store) PutWatch(w Watch) error {
 	if err != nil {
 		return fmt.Errorf("put watch %s: %w", w.Key(), err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		var old Watch
-		found, err := get(tx, bucketWatches, key, &old)
-		if err != nil {
-			return err
-		}
-		now := s.nowUTC()
-		switch {
-		case found && w.CreatedAt.IsZero():
-			w.CreatedAt = old.CreatedAt
-		case w.CreatedAt.IsZero():
-			w.CreatedAt = now
-		default:
-			w.CreatedAt = w.CreatedAt.UTC()
-		}
-		w.UpdatedAt = now
-		return put(tx, bucketWatches, key, w)
-	})
+	err = s.db.Update(func(tx *bolt.Tx) error { return s.putWatchTx(tx, key, w) })
 	if err != nil {
 		return fmt.Errorf("put watch %s: %w", w.Key(), err)
 	}
 	return nil
+}
+
+// putWatchTx writes w at key inside tx, keeping the stored CreatedAt when w
+// has none and stamping UpdatedAt from the clock.
+func (s *Store) putWatchTx(tx *bolt.Tx, key []byte, w Watch) error {
+	var old Watch
+	found, err := get(tx, bucketWatches, key, &old)
+	if err != nil {
+		return err
+	}
+	now := s.nowUTC()
+	switch {
+	case found && w.CreatedAt.IsZero():
+		w.CreatedAt = old.CreatedAt
+	case w.CreatedAt.IsZero():
+		w.CreatedAt = now
+	default:
+		w.CreatedAt = w.CreatedAt.UTC()
+	}
+	w.UpdatedAt = now
+	return put(tx, bucketWatches, key, w)
 }
 
 // Watch returns the watch at k; found is false if there is none.
