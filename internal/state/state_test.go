@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,9 +78,13 @@ func TestOpenCreatesSchemaV1WithEveryBucket(t *testing.T) {
 	if err := s.Ping(); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx Tx) error {
+		names, err := tx.Buckets()
+		if err != nil {
+			return err
+		}
 		for _, b := range [][]byte{bucketMeta, bucketWatches, bucketCursors, bucketRoles, bucketChannels, bucketAudit, bucketOnce} {
-			if tx.Bucket(b) == nil {
+			if !slices.ContainsFunc(names, func(n []byte) bool { return string(n) == string(b) }) {
 				return fmt.Errorf("bucket %s missing", b)
 			}
 		}
@@ -656,7 +661,7 @@ func fileState(t *testing.T, path string, bucket []byte) (version int, hasBucket
 	defer db.Close()
 	err = db.View(func(tx *bolt.Tx) error {
 		hasBucket = tx.Bucket(bucket) != nil
-		version, err = readVersion(tx)
+		version, err = readVersion(&boltTx{tx: tx})
 		return err
 	})
 	if err != nil {
@@ -700,10 +705,7 @@ func withMigrations(t *testing.T, ms []migration) {
 func TestMigrations(t *testing.T) {
 	v1 := migrations[0]
 	extra := []byte("extra_for_test")
-	createExtra := func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucket(extra)
-		return err
-	}
+	createExtra := func(tx Tx) error { return tx.CreateBucket(extra) }
 	tests := []struct {
 		name        string
 		ms          []migration
@@ -719,7 +721,7 @@ func TestMigrations(t *testing.T) {
 		},
 		{
 			name: "failing migration stops Open and leaves the version and data unchanged",
-			ms: []migration{v1, {version: 2, name: "broken", up: func(tx *bolt.Tx) error {
+			ms: []migration{v1, {version: 2, name: "broken", up: func(tx Tx) error {
 				if err := createExtra(tx); err != nil {
 					return err
 				}

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // FinalState values of Watch.FinalState.
@@ -59,7 +57,7 @@ func (s *Store) PutWatch(w Watch) error {
 	if err != nil {
 		return fmt.Errorf("put watch %s: %w", w.Key(), err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error { return s.putWatchTx(tx, key, w) })
+	err = s.db.Update(func(tx Tx) error { return s.putWatchTx(tx, key, w) })
 	if err != nil {
 		return fmt.Errorf("put watch %s: %w", w.Key(), err)
 	}
@@ -68,7 +66,7 @@ func (s *Store) PutWatch(w Watch) error {
 
 // putWatchTx writes w at key inside tx, keeping the stored CreatedAt when w
 // has none and stamping UpdatedAt from the clock.
-func (s *Store) putWatchTx(tx *bolt.Tx, key []byte, w Watch) error {
+func (s *Store) putWatchTx(tx Tx, key []byte, w Watch) error {
 	var old Watch
 	found, err := get(tx, bucketWatches, key, &old)
 	if err != nil {
@@ -93,7 +91,7 @@ func (s *Store) Watch(k WatchKey) (w Watch, found bool, err error) {
 	if err != nil {
 		return Watch{}, false, fmt.Errorf("get watch %s: %w", k, err)
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx Tx) error {
 		found, err = get(tx, bucketWatches, key, &w)
 		return err
 	})
@@ -116,7 +114,7 @@ func (s *Store) UpdateWatch(k WatchKey, fn func(*Watch) error) (Watch, error) {
 		return Watch{}, fmt.Errorf("update watch %s: %w", k, err)
 	}
 	var w Watch
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
 		found, err := get(tx, bucketWatches, key, &w)
 		if err != nil {
 			return err
@@ -146,7 +144,7 @@ func (s *Store) DeleteWatch(k WatchKey) error {
 	if err != nil {
 		return fmt.Errorf("delete watch %s: %w", k, err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
 		_, err := del(tx, bucketWatches, key)
 		return err
 	})
@@ -160,7 +158,8 @@ func (s *Store) DeleteWatch(k WatchKey) error {
 // pipeline id.
 func (s *Store) Watches() ([]Watch, error) {
 	var ws []Watch
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx Tx) error {
+		ws = nil
 		return each(tx, bucketWatches, func(w Watch) error {
 			ws = append(ws, w)
 			return nil
