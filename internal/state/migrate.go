@@ -119,3 +119,6 @@ func schemaTooNew(current, known int) error {
 	return fmt.Errorf("%w: database is at schema v%d, this pipebot knows up to v%d; upgrade pipebot or use another database",
 		ErrSchemaTooNew, current, known)
 }
+
+// KnownSchemaVersion is the schema version this binary migrates databases to.
+func KnownSchemaVersion() int { return len(migrations) }
