@@ -95,6 +95,10 @@ type Leaser interface {
 	ReleaseLease(ctx context.Context, name, holder string, epoch int64) error
 }
 
+// LeaseChannel is the Listen channel on which a released lease is
+// announced, so that a waiting replica takes it at once.
+const LeaseChannel = "pipebot_lease"
+
 // Lease is the state of a leader lease after an AcquireLease.
 type Lease struct {
 	Holder string // who has it

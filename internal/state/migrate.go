@@ -23,6 +23,7 @@ var migrations = []migration{
 	{version: 2, name: "subscriptions", up: migrateSubscriptions},
 	{version: 3, name: "live unfurls", up: migrateUnfurls},
 	{version: 4, name: "app home", up: migrateHomes},
+	{version: 5, name: "handoff queue", up: migrateQueue},
 }
 
 func migrateV1(tx Tx) error {

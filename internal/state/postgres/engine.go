@@ -80,7 +80,7 @@ func Connect(ctx context.Context, url string, opts Options) (*Engine, error) {
 	display := displayURL(url)
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("parse database URL %s: %s", display, redact(err.Error(), secrets))
+		return nil, fmt.Errorf("parse database URL %s: %s", display, oneLine(redact(err.Error(), secrets)))
 	}
 	secrets = appendPassword(secrets, cfg.ConnConfig.Password)
 	if cfg.ConnConfig.ConnectTimeout == 0 {
@@ -91,7 +91,7 @@ func Connect(ctx context.Context, url string, opts Options) (*Engine, error) {
 	cfg.HealthCheckPeriod = 5 * time.Second
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %s", display, redact(err.Error(), secrets))
+		return nil, fmt.Errorf("connect to %s: %s", display, oneLine(redact(err.Error(), secrets)))
 	}
 	e := &Engine{pool: pool, connCfg: cfg.ConnConfig.Copy(), secrets: secrets, display: display}
 	if err := e.waitReachable(ctx, opts.ConnectWait); err != nil {
@@ -121,7 +121,7 @@ func (e *Engine) waitReachable(ctx context.Context, wait time.Duration) error {
 			return fmt.Errorf("connect to %s: %w", e.display, e.redact(err))
 		}
 		if time.Now().Add(delay).After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("cannot reach the database at %s after %s: %w", e.display, wait.Round(time.Second),
+			return fmt.Errorf("cannot reach the database at %s after %s: %w", e.display, wait,
 				e.redact(fmt.Errorf("%w: %w", state.ErrUnavailable, err)))
 		}
 		select {

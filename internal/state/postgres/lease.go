@@ -11,10 +11,6 @@ import (
 	"github.com/pipebot/pipebot/internal/state"
 )
 
-// LeaseChannel is the NOTIFY channel on which a released lease is
-// announced, so that a waiting replica takes it at once.
-const LeaseChannel = "pipebot_lease"
-
 // acquireSQL takes or renews the lease in one statement, on the
 // database's clock: the holder renews while its lease lasts (same epoch);
 // anyone takes an expired one (next epoch). The row lock that ON CONFLICT
@@ -60,7 +56,7 @@ func (e *Engine) AcquireLease(ctx context.Context, name, holder string, ttl time
 func (e *Engine) ReleaseLease(ctx context.Context, name, holder string, epoch int64) error {
 	_, err := e.pool.Exec(ctx, `WITH r AS (
 		UPDATE pipebot_lease SET expires_at = now() WHERE name = $1 AND holder = $2 AND epoch = $3 RETURNING 1)
-		SELECT pg_notify($4, '') FROM r`, name, holder, epoch, LeaseChannel)
+		SELECT pg_notify($4, '') FROM r`, name, holder, epoch, state.LeaseChannel)
 	if err != nil {
 		return fmt.Errorf("release lease %s: %w", name, e.wrap(dbErr(err)))
 	}

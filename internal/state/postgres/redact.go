@@ -107,15 +107,32 @@ type redactedError struct {
 func (r *redactedError) Error() string        { return r.msg }
 func (r *redactedError) Is(target error) bool { return errors.Is(r.err, target) }
 
-// redact returns err with every secret of e masked in its message.
+// redact returns err with every secret of e masked in its message, on one
+// line (pgx lists each address it tried on a line of its own; pipebot's
+// errors and log lines are one line).
 func (e *Engine) redact(err error) error {
-	if err == nil || len(e.secrets) == 0 {
-		return err
+	if err == nil {
+		return nil
 	}
 	msg := err.Error()
-	red := redact(msg, e.secrets)
+	red := oneLine(redact(msg, e.secrets))
 	if red == msg {
 		return err
 	}
 	return &redactedError{msg: red, err: err}
+}
+
+// oneLine joins the lines of s with "; ".
+func oneLine(s string) string {
+	if !strings.Contains(s, "\n") {
+		return s
+	}
+	lines := strings.Split(s, "\n")
+	out := lines[:0]
+	for _, l := range lines {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return strings.ReplaceAll(strings.Join(out, "; "), ":;", ":")
 }

@@ -80,6 +80,9 @@ func Run(t *testing.T, target Target) {
 		{"TwoProcessesReadModifyWriteLoseNothing", testTwoProcessesReadModifyWriteLoseNothing},
 		{"TwoProcessesClaimOneCard", testTwoProcessesClaimOneCard},
 		{"TwoProcessesSeeEachOthersWritesAtOnce", testTwoProcessesSeeEachOthersWritesAtOnce},
+		{"QueueHandsItemsOverOnceInOrder", testQueueHandsItemsOverOnceInOrder},
+		{"QueueRacingRedeliveriesQueueOne", testQueueRacingRedeliveriesQueueOne},
+		{"LeaseHasOneHolderAndItsEpochFencesWrites", testLeaseHasOneHolderAndItsEpochFencesWrites},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
