@@ -167,11 +167,12 @@ func wire(w wiring) (*app, error) {
 const slackDedupeTTL = 24 * time.Hour
 
 // slackOnce is the pool's dedupe: a marker per key in the store, so that a
-// redelivery reaching a restarted process is still dropped. A store error
-// lets the delivery run (a rare double run beats dropping a command).
-func slackOnce(store *state.Store, log zerolog.Logger) func(key string) bool {
-	return func(key string) bool {
-		first, err := store.MarkOnce("slack", key, slackDedupeTTL)
+// redelivery reaching a restarted process, or another replica, is still
+// dropped. A store error lets the delivery run (a rare double run beats
+// dropping a command).
+func slackOnce(store *state.Store, log zerolog.Logger) func(keys ...string) bool {
+	return func(keys ...string) bool {
+		first, err := store.MarkOnceAll("slack", keys, slackDedupeTTL)
 		if err != nil {
 			log.Error().Err(err).Msg("dedupe marker")
 			return true

@@ -191,7 +191,8 @@ func (m *Metrics) WebhookReceived(event, result string) {
 
 // SlackDelivery counts one delivery from Slack handed to the worker pool;
 // kind is "command", "action", "view_submission" or "event", result is
-// "queued", "duplicate" (a redelivery, dropped) or "busy".
+// "queued" or "busy" when it arrives, and "duplicate" when a worker drops a
+// queued redelivery before it runs (so a duplicate was also queued).
 func (m *Metrics) SlackDelivery(kind, result string) {
 	if m == nil {
 		return
