@@ -32,6 +32,7 @@ type Metrics struct {
 	pollErrors      prometheus.Counter
 	webhooksHandled *prometheus.CounterVec
 	slackDeliveries *prometheus.CounterVec
+	leader          prometheus.Gauge
 }
 
 // NewRegistry returns a fresh registry holding the Go runtime and process
@@ -75,6 +76,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "pipebot_slack_calls_total",
 		Help: "Slack Web API calls, by method and result.",
 	}, []string{"method", "result"}))
+	m.leader = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "pipebot_leader",
+		Help: "1 on the replica that polls GitLab and posts notifications (the leader), 0 on the others.",
+	}))
 	m.watches = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "pipebot_watches",
 		Help: "Pipelines currently watched.",
@@ -157,6 +162,18 @@ func (m *Metrics) SlackCall(method, result string) {
 		return
 	}
 	m.slackCalls.WithLabelValues(method, result).Inc()
+}
+
+// SetLeader records whether this replica leads.
+func (m *Metrics) SetLeader(leading bool) {
+	if m == nil {
+		return
+	}
+	if leading {
+		m.leader.Set(1)
+	} else {
+		m.leader.Set(0)
+	}
 }
 
 // SetWatches sets the number of pipelines currently watched.

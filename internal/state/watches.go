@@ -18,18 +18,21 @@ const (
 
 // Watch is a pipeline pipebot follows and keeps one card for, per channel.
 type Watch struct {
-	ProjectID   int64     `json:"project_id"`
-	Project     string    `json:"project"` // path_with_namespace, for display
-	PipelineID  int64     `json:"pipeline_id"`
-	Channel     string    `json:"channel"`
-	MessageTS   string    `json:"message_ts"`   // the card's ts; "" until posted
-	Requester   string    `json:"requester"`    // Slack user id who started it ("" if none)
-	LastStatus  string    `json:"last_status"`  // last GitLab status rendered on the card
-	CardPending bool      `json:"card_pending"` // intent recorded: the card is being posted (crash recovery looks it up)
-	FinalState  string    `json:"final_state"`  // "" | "pending" (about to post the final thread reply) | "posted"
-	Broadcast   bool      `json:"broadcast"`    // whether failure replies are broadcast to the channel
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ProjectID   int64  `json:"project_id"`
+	Project     string `json:"project"` // path_with_namespace, for display
+	PipelineID  int64  `json:"pipeline_id"`
+	Channel     string `json:"channel"`
+	MessageTS   string `json:"message_ts"`   // the card's ts; "" until posted
+	Requester   string `json:"requester"`    // Slack user id who started it ("" if none)
+	LastStatus  string `json:"last_status"`  // last GitLab status rendered on the card
+	CardPending bool   `json:"card_pending"` // intent recorded: the card is being posted (crash recovery looks it up)
+	FinalState  string `json:"final_state"`  // "" | "pending" (about to post the final thread reply) | "posted"
+	Broadcast   bool   `json:"broadcast"`    // whether failure replies are broadcast to the channel
+	// RecoverFinal: an earlier attempt at this watch (by a leader that
+	// died) may have posted the final reply, so Slack is asked first.
+	RecoverFinal bool      `json:"recover_final,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 // WatchKey identifies a watch: one card per channel and pipeline.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,5 +171,38 @@ func testTwoProcessesSeeEachOthersWritesAtOnce(t *testing.T, db *DB) {
 	}
 	if _, found, _ := a.Watch(wk("C9", 3, 4)); found {
 		t.Error("a watch deleted by one process is still found by the other")
+	}
+}
+
+func testTwoProcessesRacingCopiesOfADeliveryRunOne(t *testing.T, db *DB) {
+	a, _ := db.Open(t)
+	b := db.Second(t)
+	for i := range 20 {
+		keys := []string{"event:E" + strconv.Itoa(i), "envelope:X" + strconv.Itoa(i)}
+		var firsts atomic.Int32
+		errs := race([2]*state.Store{a, b}, 4, func(s *state.Store, _ int) error {
+			first, err := s.MarkOnceAll("slack", keys, time.Hour)
+			if first {
+				firsts.Add(1)
+			}
+			return err
+		})
+		if len(errs) > 0 {
+			t.Fatal(errs[0])
+		}
+		if n := firsts.Load(); n != 1 {
+			t.Fatalf("delivery %d: %d copies ran, want exactly one", i, n)
+		}
+	}
+	// A redelivery under a new envelope is a duplicate, and marks the new
+	// envelope, so a later copy carrying only that envelope is one too.
+	if first, err := a.MarkOnceAll("slack", []string{"event:E0", "envelope:Y"}, time.Hour); first || err != nil {
+		t.Errorf("a redelivery in a new envelope: first %v, %v", first, err)
+	}
+	if first, err := b.MarkOnceAll("slack", []string{"envelope:Y"}, time.Hour); first || err != nil {
+		t.Errorf("the new envelope again: first %v, %v", first, err)
+	}
+	if first, err := b.MarkOnceAll("slack", nil, time.Hour); !first || err != nil {
+		t.Errorf("a delivery without keys: first %v, %v; want it to run", first, err)
 	}
 }

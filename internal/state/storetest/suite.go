@@ -80,6 +80,7 @@ func Run(t *testing.T, target Target) {
 		{"TwoProcessesReadModifyWriteLoseNothing", testTwoProcessesReadModifyWriteLoseNothing},
 		{"TwoProcessesClaimOneCard", testTwoProcessesClaimOneCard},
 		{"TwoProcessesSeeEachOthersWritesAtOnce", testTwoProcessesSeeEachOthersWritesAtOnce},
+		{"TwoProcessesRacingCopiesOfADeliveryRunOne", testTwoProcessesRacingCopiesOfADeliveryRunOne},
 		{"QueueHandsItemsOverOnceInOrder", testQueueHandsItemsOverOnceInOrder},
 		{"QueueRacingRedeliveriesQueueOne", testQueueRacingRedeliveriesQueueOne},
 		{"LeaseHasOneHolderAndItsEpochFencesWrites", testLeaseHasOneHolderAndItsEpochFencesWrites},
