@@ -85,7 +85,12 @@ func newReplicaSet(t *testing.T, o replicaOpts) *replicaSet {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
-	dbURL := pgtest.URL(t)
+	return newReplicaSetOn(t, o, pgtest.URL(t))
+}
+
+// newReplicaSetOn starts the set on the database at dbURL.
+func newReplicaSetOn(t *testing.T, o replicaOpts, dbURL string) *replicaSet {
+	t.Helper()
 	sim := simulator.New(simulator.Options{})
 	sim.AddUser(simulator.User{ID: 1, Username: "pipebot-bot"}, "glpat-replicas")
 	sim.AddUser(simulator.User{ID: 7, Username: "dev", Name: "Dev", Email: "dev@example.com"}, "glpat-dev")
