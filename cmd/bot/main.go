@@ -52,11 +52,12 @@ func main() {
 
 const usage = `pipebot drives GitLab CI/CD from Slack.
 
-Usage: pipebot [serve|demo|console|version]
+Usage: pipebot [serve|demo|console|migrate|version]
 
   serve    the bot: Slack transports, watcher, HTTP server (default)
   demo     a terminal chat against a built-in GitLab simulator; no credentials needed
   console  the same terminal chat against the GitLab in GITLAB_URL
+  migrate  copy the bbolt file into an empty PostgreSQL database: migrate --to postgres://…
   version  print version information
 
 Configuration is read from the environment; see README.md.
@@ -74,6 +75,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return chat(ctx, ModeDemo, stdin, stdout, stderr)
 	case "console":
 		return chat(ctx, ModeConsole, stdin, stdout, stderr)
+	case "migrate":
+		return migrate(ctx, args[1:], stdout)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "pipebot %s (commit %s, %s)\n", version, commit, runtime.Version())
 		return nil
@@ -81,7 +84,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	return fmt.Errorf("unknown subcommand %q (serve, demo, console, version)", sub)
+	return fmt.Errorf("unknown subcommand %q (serve, demo, console, migrate, version)", sub)
 }
 
 func newLogger(cfg Config, w io.Writer) zerolog.Logger {

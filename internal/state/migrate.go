@@ -1,6 +1,7 @@
 package state
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 )
@@ -123,3 +124,18 @@ func schemaTooNew(current, known int) error {
 
 // KnownSchemaVersion is the schema version this binary migrates databases to.
 func KnownSchemaVersion() int { return len(migrations) }
+
+// SchemaVersionOf reads the schema version recorded in e without migrating
+// it (a database about to be copied, opened read-only).
+func SchemaVersionOf(ctx context.Context, e Engine) (int, error) {
+	var v int
+	err := e.View(ctx, func(tx Tx) error {
+		var err error
+		v, err = readVersion(tx)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return v, nil
+}
