@@ -182,6 +182,26 @@ func (t *boltTx) Scan(bucket, prefix []byte, reverse bool, fn func(k, v []byte) 
 	return nil
 }
 
+func (t *boltTx) ScanFrom(bucket, from []byte, fn func(k, v []byte) error) error {
+	b := t.tx.Bucket(bucket)
+	if b == nil {
+		return nil
+	}
+	c := b.Cursor()
+	for k, v := c.Seek(from); k != nil; k, v = c.Next() {
+		if v == nil {
+			continue
+		}
+		if err := fn(k, v); err != nil {
+			if errors.Is(err, ErrStopScan) {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
+
 func step(c *bolt.Cursor, reverse bool) ([]byte, []byte) {
 	if reverse {
 		return c.Prev()

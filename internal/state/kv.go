@@ -49,6 +49,10 @@ type Tx interface {
 	// order. fn returning ErrStopScan ends the scan without an error. fn
 	// may read through tx but must not write to bucket.
 	Scan(bucket, prefix []byte, reverse bool, fn func(k, v []byte) error) error
+	// ScanFrom calls fn with each key of bucket from the first at or after
+	// from on, in key order, as Scan does: a long walk split over several
+	// transactions resumes where the last one stopped.
+	ScanFrom(bucket, from []byte, fn func(k, v []byte) error) error
 	// Count returns the number of keys in bucket.
 	Count(bucket []byte) (int, error)
 	// NextSequence returns the bucket's next sequence number, starting at 1.

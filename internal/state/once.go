@@ -46,29 +46,10 @@ func (s *Store) MarkOnce(namespace, key string, ttl time.Duration) (first bool, 
 
 // PruneOnce deletes expired markers and returns how many it removed.
 func (s *Store) PruneOnce() (removed int, err error) {
-	err = s.db.Update(func(tx Tx) error {
-		now := s.nowUTC()
-		// Collect first: deleting while a cursor walks the bucket can skip keys.
-		var expired [][]byte
-		err := scan(tx, bucketOnce, nil, false, func(k []byte, r onceRecord) error {
-			if !now.Before(r.ExpiresAt) {
-				expired = append(expired, append([]byte(nil), k...))
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, k := range expired {
-			if _, err := del(tx, bucketOnce, k); err != nil {
-				return err
-			}
-		}
-		removed = len(expired)
-		return nil
-	})
+	now := s.nowUTC()
+	removed, err = prune(s, bucketOnce, func(r onceRecord) bool { return !now.Before(r.ExpiresAt) })
 	if err != nil {
-		return 0, fmt.Errorf("prune once markers: %w", err)
+		return removed, fmt.Errorf("prune once markers: %w", err)
 	}
 	return removed, nil
 }

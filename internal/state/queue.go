@@ -206,29 +206,10 @@ func (s *Store) QueueResult(id string) (result string, found bool, err error) {
 // PruneQueueResults deletes results older than ResultTTL and returns how
 // many it removed.
 func (s *Store) PruneQueueResults() (int, error) {
-	n := 0
-	err := s.db.Update(func(tx Tx) error {
-		cutoff := s.nowUTC().Add(-ResultTTL)
-		var old [][]byte
-		err := scan(tx, bucketResults, nil, false, func(k []byte, r queueResult) error {
-			if r.FinishedAt.Before(cutoff) {
-				old = append(old, append([]byte(nil), k...))
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, k := range old {
-			if _, err := del(tx, bucketResults, k); err != nil {
-				return err
-			}
-		}
-		n = len(old)
-		return nil
-	})
+	cutoff := s.nowUTC().Add(-ResultTTL)
+	n, err := prune(s, bucketResults, func(r queueResult) bool { return r.FinishedAt.Before(cutoff) })
 	if err != nil {
-		return 0, fmt.Errorf("prune queue results: %w", err)
+		return n, fmt.Errorf("prune queue results: %w", err)
 	}
 	return n, nil
 }

@@ -310,28 +310,11 @@ func (s *Store) SubCards() ([]SubCard, error) {
 // PruneSubCards deletes cards whose final reply is posted and that were last
 // touched before cutoff, and returns how many it removed.
 func (s *Store) PruneSubCards(cutoff time.Time) (int, error) {
-	n := 0
-	err := s.db.Update(func(tx Tx) error {
-		var old [][]byte
-		err := scan(tx, bucketSubCards, nil, false, func(k []byte, c SubCard) error {
-			if c.FinalState == FinalPosted && c.UpdatedAt.Before(cutoff) {
-				old = append(old, append([]byte(nil), k...))
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, k := range old {
-			if _, err := del(tx, bucketSubCards, k); err != nil {
-				return err
-			}
-		}
-		n = len(old)
-		return nil
+	n, err := prune(s, bucketSubCards, func(c SubCard) bool {
+		return c.FinalState == FinalPosted && c.UpdatedAt.Before(cutoff)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("prune sub cards: %w", err)
+		return n, fmt.Errorf("prune sub cards: %w", err)
 	}
 	return n, nil
 }

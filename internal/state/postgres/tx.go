@@ -64,7 +64,15 @@ type kvRow struct{ k, v []byte }
 func (t *pgTx) Scan(bucket, prefix []byte, reverse bool, fn func(k, v []byte) error) error {
 	// Keys are bytea, which PostgreSQL orders bytewise as bbolt does. The
 	// prefix becomes a key range, so the primary key index serves it.
-	lo, hi := prefix, prefixEnd(prefix)
+	return t.scan(bucket, prefix, prefixEnd(prefix), reverse, fn)
+}
+
+func (t *pgTx) ScanFrom(bucket, from []byte, fn func(k, v []byte) error) error {
+	return t.scan(bucket, from, nil, false, fn)
+}
+
+// scan walks lo <= key < hi (hi nil: no upper bound) a page at a time.
+func (t *pgTx) scan(bucket, lo, hi []byte, reverse bool, fn func(k, v []byte) error) error {
 	var after []byte // the last key seen: the next page starts past it
 	for {
 		rows, err := t.page(bucket, lo, hi, after, reverse)

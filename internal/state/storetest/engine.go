@@ -128,6 +128,34 @@ func testScanOrdersPrefixesAndStops(t *testing.T, db *DB) {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
 		}
 	}
+	from := func(k []byte) []string {
+		var out []string
+		view(t, s, func(tx state.Tx) error {
+			out = nil
+			return tx.ScanFrom(testBucket, k, func(k, _ []byte) error {
+				out = append(out, fmt.Sprintf("%x", k))
+				if len(out) == 3 {
+					return state.ErrStopScan
+				}
+				return nil
+			})
+		})
+		return out
+	}
+	for _, tt := range []struct {
+		from []byte
+		want []string
+	}{
+		{nil, []string{"01", "0100", "01ff"}},
+		{[]byte{0x01, 0xff}, []string{"01ff", "01ffff", "02"}},
+		{[]byte{0x01, 0xfe}, []string{"01ff", "01ffff", "02"}},
+		{[]byte{0xff, 0x00}, []string{"ff00"}},
+		{[]byte{0xff, 0x01}, nil},
+	} {
+		if got := from(tt.from); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("ScanFrom %x: %v, want %v", tt.from, got, tt.want)
+		}
+	}
 	// Longer than a page of the PostgreSQL engine, read while writing
 	// elsewhere in the same transaction.
 	if err := update(t, s, func(tx state.Tx) error {

@@ -440,3 +440,36 @@ func testPruneOnceDropsOnlyExpiredMarkers(t *testing.T, db *DB) {
 		t.Fatalf("MarkOnce(short-1) after prune = %v, %v; want true", first, err)
 	}
 }
+
+func testPruneOnceWorksThroughALargeBucketInChunks(t *testing.T, db *DB) {
+	s, clock := db.Open(t)
+	var short, long []string
+	for i := range 2600 {
+		k := fmt.Sprintf("delivery-%05d", i)
+		if i%3 == 0 {
+			long = append(long, k)
+		} else {
+			short = append(short, k)
+		}
+	}
+	if _, err := s.MarkOnceAll("ns", short, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MarkOnceAll("ns", long, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Minute)
+	removed, err := s.PruneOnce()
+	if err != nil || removed != len(short) {
+		t.Fatalf("PruneOnce = %d, %v; want %d", removed, err, len(short))
+	}
+	if first, _ := s.MarkOnce("ns", long[len(long)-1], time.Hour); first {
+		t.Error("the last unexpired marker was pruned")
+	}
+	if first, _ := s.MarkOnce("ns", short[len(short)-1], time.Hour); !first {
+		t.Error("the last expired marker was kept")
+	}
+	if removed, err := s.PruneOnce(); removed != 0 || err != nil {
+		t.Errorf("a second PruneOnce = %d, %v; want 0", removed, err)
+	}
+}

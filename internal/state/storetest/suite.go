@@ -60,6 +60,7 @@ func Run(t *testing.T, target Target) {
 		{"AuditNewestFirst", testAuditNewestFirst},
 		{"MarkOnce", testMarkOnce},
 		{"PruneOnceDropsOnlyExpiredMarkers", testPruneOnceDropsOnlyExpiredMarkers},
+		{"PruneOnceWorksThroughALargeBucketInChunks", testPruneOnceWorksThroughALargeBucketInChunks},
 		{"ReopenKeepsEverything", testReopenKeepsEverything},
 		{"CardClaimsLetOnlyTheFirstOfAWatchAndASubscriptionPost", testCardClaimsLetOnlyTheFirstOfAWatchAndASubscriptionPost},
 		{"CardClaimsRacingHaveOneWinner", testCardClaimsRacingHaveOneWinner},
