@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pipebot/pipebot/internal/state"
 )
@@ -19,15 +20,54 @@ const scanPage = 256
 // leaderLease is the lease whose epoch fences writes.
 const leaderLease = "leader"
 
-// pgTx is a state.Tx on one PostgreSQL transaction.
+// querier is a transaction or, for a View's first try, a connection.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// pgTx is a state.Tx on one PostgreSQL transaction, or, for a View's first
+// try, on a bare connection that may run one statement (single): most
+// Views read one record, and a lone statement sees one snapshot of its
+// own without the round trips of BEGIN and COMMIT. A second statement ends
+// the try with errSnapshot, and View runs fn again in a transaction.
 type pgTx struct {
-	ctx context.Context
-	tx  pgx.Tx
+	ctx    context.Context
+	tx     querier
+	single bool
+	n      int // statements run
+}
+
+// errSnapshot ends a View's single-statement try that needs a second one.
+var errSnapshot = errors.New("postgres: the view needs a transaction")
+
+// errReadOnly refuses a write in a View.
+var errReadOnly = errors.New("postgres: write in a read-only transaction")
+
+// stmt counts a statement and refuses a second one in a single try.
+func (t *pgTx) stmt() error {
+	t.n++
+	if t.single && t.n > 1 {
+		return errSnapshot
+	}
+	return nil
+}
+
+// write refuses writes in a single try (they would commit on their own).
+func (t *pgTx) write() error {
+	if t.single {
+		return errReadOnly
+	}
+	return t.stmt()
 }
 
 var _ state.Tx = (*pgTx)(nil)
 
 func (t *pgTx) Get(bucket, key []byte) ([]byte, error) {
+	if err := t.stmt(); err != nil {
+		return nil, err
+	}
 	var v []byte
 	err := t.tx.QueryRow(t.ctx, `SELECT value FROM pipebot_kv WHERE bucket = $1 AND key = $2`, string(bucket), key).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -43,6 +83,9 @@ func (t *pgTx) Get(bucket, key []byte) ([]byte, error) {
 }
 
 func (t *pgTx) Put(bucket, key, value []byte) error {
+	if err := t.write(); err != nil {
+		return err
+	}
 	if value == nil {
 		value = []byte{}
 	}
@@ -52,6 +95,9 @@ func (t *pgTx) Put(bucket, key, value []byte) error {
 }
 
 func (t *pgTx) Delete(bucket, key []byte) (bool, error) {
+	if err := t.write(); err != nil {
+		return false, err
+	}
 	tag, err := t.tx.Exec(t.ctx, `DELETE FROM pipebot_kv WHERE bucket = $1 AND key = $2`, string(bucket), key)
 	if err != nil {
 		return false, dbErr(err)
@@ -117,6 +163,9 @@ func (t *pgTx) page(bucket, lo, hi, after []byte, reverse bool) ([]kvRow, error)
 		q += " ORDER BY key"
 	}
 	q += fmt.Sprintf(" LIMIT %d", scanPage)
+	if err := t.stmt(); err != nil {
+		return nil, err
+	}
 	rows, err := t.tx.Query(t.ctx, q, args...)
 	if err != nil {
 		return nil, dbErr(err)
@@ -157,6 +206,9 @@ func prefixEnd(prefix []byte) []byte {
 }
 
 func (t *pgTx) Count(bucket []byte) (int, error) {
+	if err := t.stmt(); err != nil {
+		return 0, err
+	}
 	var n int
 	if err := t.tx.QueryRow(t.ctx, `SELECT count(*) FROM pipebot_kv WHERE bucket = $1`, string(bucket)).Scan(&n); err != nil {
 		return 0, dbErr(err)
@@ -165,6 +217,9 @@ func (t *pgTx) Count(bucket []byte) (int, error) {
 }
 
 func (t *pgTx) NextSequence(bucket []byte) (uint64, error) {
+	if err := t.write(); err != nil {
+		return 0, err
+	}
 	var n int64
 	err := t.tx.QueryRow(t.ctx, `INSERT INTO pipebot_kv_seq (bucket, seq) VALUES ($1, 1)
 		ON CONFLICT (bucket) DO UPDATE SET seq = pipebot_kv_seq.seq + 1 RETURNING seq`, string(bucket)).Scan(&n)
@@ -175,6 +230,9 @@ func (t *pgTx) NextSequence(bucket []byte) (uint64, error) {
 }
 
 func (t *pgTx) Sequence(bucket []byte) (uint64, error) {
+	if err := t.stmt(); err != nil {
+		return 0, err
+	}
 	var n int64
 	err := t.tx.QueryRow(t.ctx, `SELECT seq FROM pipebot_kv_seq WHERE bucket = $1`, string(bucket)).Scan(&n)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -187,6 +245,9 @@ func (t *pgTx) Sequence(bucket []byte) (uint64, error) {
 }
 
 func (t *pgTx) SetSequence(bucket []byte, n uint64) error {
+	if err := t.write(); err != nil {
+		return err
+	}
 	_, err := t.tx.Exec(t.ctx, `INSERT INTO pipebot_kv_seq (bucket, seq) VALUES ($1, $2)
 		ON CONFLICT (bucket) DO UPDATE SET seq = EXCLUDED.seq`, string(bucket), int64(n))
 	return dbErr(err)
@@ -196,6 +257,9 @@ func (t *pgTx) SetSequence(bucket []byte, n uint64) error {
 func (t *pgTx) CreateBucket([]byte) error { return nil }
 
 func (t *pgTx) Buckets() ([][]byte, error) {
+	if err := t.stmt(); err != nil {
+		return nil, err
+	}
 	rows, err := t.tx.Query(t.ctx, `SELECT bucket FROM (SELECT DISTINCT bucket FROM pipebot_kv
 		UNION SELECT bucket FROM pipebot_kv_seq WHERE seq > 0) b ORDER BY bucket COLLATE "C"`)
 	if err != nil {
@@ -217,6 +281,9 @@ func (t *pgTx) Buckets() ([][]byte, error) {
 // fenced write is under way: a takeover waits for it, and a fenced
 // transaction that starts after one sees the new epoch.
 func (t *pgTx) Fence(epoch int64) error {
+	if err := t.write(); err != nil {
+		return err
+	}
 	var cur int64
 	err := t.tx.QueryRow(t.ctx, `SELECT epoch FROM pipebot_lease WHERE name = $1 FOR SHARE`, leaderLease).Scan(&cur)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -234,6 +301,9 @@ func (t *pgTx) Fence(epoch int64) error {
 // Notify queues a NOTIFY, which PostgreSQL delivers when the transaction
 // commits.
 func (t *pgTx) Notify(channel string) error {
+	if err := t.write(); err != nil {
+		return err
+	}
 	_, err := t.tx.Exec(t.ctx, `SELECT pg_notify($1, '')`, channel)
 	return dbErr(err)
 }

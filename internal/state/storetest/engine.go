@@ -209,6 +209,26 @@ func testUpdateIsAllOrNothing(t *testing.T, db *DB) {
 	if err := update(t, s, func(tx state.Tx) error { return tx.Put(testBucket, []byte("k"), []byte{}) }); err != nil {
 		t.Fatal(err)
 	}
+	// A read-only transaction refuses writes, first statement or not.
+	for _, reads := range []int{0, 2} {
+		err := s.Engine().View(context.Background(), func(tx state.Tx) error {
+			for range reads {
+				if _, err := tx.Get(testBucket, []byte("k")); err != nil {
+					return err
+				}
+			}
+			return tx.Put(testBucket, []byte("written-in-a-view"), []byte("x"))
+		})
+		if err == nil {
+			t.Errorf("a write after %d reads in a View succeeded", reads)
+		}
+	}
+	view(t, s, func(tx state.Tx) error {
+		if v, _ := tx.Get(testBucket, []byte("written-in-a-view")); v != nil {
+			t.Error("a View wrote")
+		}
+		return nil
+	})
 	view(t, s, func(tx state.Tx) error {
 		v, err := tx.Get(testBucket, []byte("k"))
 		if v == nil || len(v) != 0 || err != nil {
