@@ -43,8 +43,9 @@ type replicaProc struct {
 	c    *child
 	logs *lockedBuffer
 
-	mu    sync.Mutex
-	calls []timedCall // the Slack Web API calls this process made
+	mu     sync.Mutex
+	calls  []timedCall // the Slack Web API calls this process made
+	gitlab []timedCall // the GitLab requests it made ("GET /api/v4/…")
 }
 
 type timedCall struct {
@@ -78,6 +79,21 @@ type replicaOpts struct {
 	n            int
 	pollInterval string
 	webhooks     bool
+	// leaseTTL is PIPEBOT_LEASE_TTL; "" means 1s, "default" leaves it unset.
+	leaseTTL string
+}
+
+// gitlabSince returns when the process first requested a path containing
+// part with method at or after t.
+func (p *replicaProc) gitlabSince(t time.Time, method, part string) (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.gitlab {
+		if !c.at.Before(t) && strings.HasPrefix(c.method, method+" ") && strings.Contains(c.method, part) {
+			return c.at, true
+		}
+	}
+	return time.Time{}, false
 }
 
 func newReplicaSet(t *testing.T, o replicaOpts) *replicaSet {
@@ -114,15 +130,29 @@ func newReplicaSetOn(t *testing.T, o replicaOpts, dbURL string) *replicaSet {
 			fake.ServeHTTP(w, r)
 		}))
 		t.Cleanup(rec.Close)
+		glRec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p.mu.Lock()
+			p.gitlab = append(p.gitlab, timedCall{at: time.Now(), method: r.Method + " " + r.URL.Path})
+			p.mu.Unlock()
+			sim.ServeHTTP(w, r)
+		}))
+		t.Cleanup(glRec.Close)
 		env := []string{
 			"SLACK_BOT_TOKEN=" + fake.BotToken(), "SLACK_SIGNING_SECRET=" + e2eSecret, "SLACK_API_URL=" + rec.URL + "/api/",
-			"GITLAB_URL=" + gl.URL, "GITLAB_TOKEN=glpat-replicas",
-			"PIPEBOT_DATABASE_URL=" + dbURL, "PIPEBOT_LEASE_TTL=1s", "PIPEBOT_POLL_INTERVAL=" + o.pollInterval,
+			"GITLAB_URL=" + glRec.URL, "GITLAB_TOKEN=glpat-replicas",
+			"PIPEBOT_DATABASE_URL=" + dbURL, "PIPEBOT_POLL_INTERVAL=" + o.pollInterval,
 			"PIPEBOT_DB_PATH=" + filepath.Join(t.TempDir(), "pipebot.db"),
 			"PIPEBOT_ADMINS=" + e2eAdmin, "PIPEBOT_LOG_LEVEL=info",
 		}
 		if o.webhooks {
 			env = append(env, "GITLAB_WEBHOOK_SECRET="+hookSecret)
+		}
+		switch o.leaseTTL {
+		case "":
+			env = append(env, "PIPEBOT_LEASE_TTL=1s")
+		case "default":
+		default:
+			env = append(env, "PIPEBOT_LEASE_TTL="+o.leaseTTL)
 		}
 		p.c = &child{t: t, addr: freeAddr(t), env: env, stderr: p.logs}
 		s.rs = append(s.rs, p)
@@ -164,7 +194,7 @@ func (p *replicaProc) leading() bool {
 // that it leads, and returns it.
 func (s *replicaSet) leader(except *replicaProc) *replicaProc {
 	s.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(40 * time.Second)
 	for time.Now().Before(deadline) {
 		var leaders []*replicaProc
 		for _, p := range s.rs {

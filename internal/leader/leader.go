@@ -107,8 +107,11 @@ type term struct {
 // to return before campaigning again. When ctx ends, a held lease is
 // released so another replica takes over at once.
 func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, epoch int64)) {
-	ttl := e.cfg.TTL
-	renew := ttl / 3
+	// The lease row lasts 9/10 of the TTL past each renewal: with a
+	// follower's jitter (at most TTL/20) added, a dead leader's lease passes
+	// on within one TTL of its last renewal.
+	ttl := e.cfg.TTL - e.cfg.TTL/10
+	renew := e.cfg.TTL / 3
 	released, err := e.cfg.Store.Listen(ctx, state.LeaseChannel)
 	if err != nil {
 		e.log.Warn().Err(err).Msg("listen for released leases")
@@ -131,7 +134,7 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, epoch 
 			failing = true
 			// Try again soon; the expiry timer steps down when the
 			// lease runs out meanwhile.
-			wait = max(ttl/10, 10*time.Millisecond)
+			wait = max(e.cfg.TTL/10, 10*time.Millisecond)
 		case l.Held:
 			failing = false
 			if cur != nil && cur.epoch != l.Epoch {
@@ -155,7 +158,7 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, epoch 
 			}
 			// Come back when the holder's lease would run out, a little
 			// after, so that racing replicas spread.
-			jitter := time.Duration(rand.Int64N(int64(ttl/20) + 1))
+			jitter := time.Duration(rand.Int64N(int64(e.cfg.TTL/20) + 1))
 			wait = min(max(l.Remaining, 10*time.Millisecond)+jitter, ttl)
 		}
 		if cur != nil {
