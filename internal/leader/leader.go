@@ -219,13 +219,12 @@ func (e *Elector) startTerm(ctx context.Context, epoch int64, lead func(context.
 		e.mu.Unlock()
 		if expired {
 			e.log.Warn().Int64("epoch", epoch).Msg("lease ran out unrenewed; stepping down")
+			e.changed(false)
 			cancel()
 		}
 	})
 	e.log.Info().Int64("epoch", epoch).Str("holder", e.cfg.Holder).Msg("leading")
-	if e.cfg.OnChange != nil {
-		e.cfg.OnChange(true)
-	}
+	e.changed(true)
 	go func() {
 		defer close(t.done)
 		defer cancel()
@@ -234,20 +233,26 @@ func (e *Elector) startTerm(ctx context.Context, epoch int64, lead func(context.
 	return t
 }
 
-// stepDown ends a term: its work stops being able to write at once, then
-// Run waits for lead to return.
+// stepDown ends a term: its work stops being able to write at once (and
+// OnChange hears so), then Run waits for lead to return, which may take
+// the time of the work in flight.
 func (e *Elector) stepDown(t *term) {
 	e.mu.Lock()
 	if e.epoch == t.epoch {
 		e.epoch = 0
 	}
 	e.mu.Unlock()
+	e.changed(false)
 	t.expiry.Stop()
 	t.cancel()
 	<-t.done
 	e.log.Info().Int64("epoch", t.epoch).Msg("not leading")
+}
+
+// changed tells OnChange whether this process leads.
+func (e *Elector) changed(leading bool) {
 	if e.cfg.OnChange != nil {
-		e.cfg.OnChange(false)
+		e.cfg.OnChange(leading)
 	}
 }
 
