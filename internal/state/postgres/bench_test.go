@@ -154,3 +154,43 @@ func BenchmarkUpdateRacingTwoProcesses(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCopyBoltToPostgres measures pipebot migrate's copy of a bbolt
+// file of 20,000 records of 300 bytes into a new database.
+func BenchmarkCopyBoltToPostgres(b *testing.B) {
+	src, err := state.OpenBolt(filepath.Join(b.TempDir(), "src.db"), state.BoltOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	const n = 20000
+	value := make([]byte, 300)
+	if err := src.Update(context.Background(), func(tx state.Tx) error {
+		if err := tx.CreateBucket([]byte("watches")); err != nil {
+			return err
+		}
+		for i := range n {
+			if err := tx.Put([]byte("watches"), fmt.Appendf(nil, "k%08d", i), value); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		b.StopTimer()
+		dst, err := postgres.Connect(context.Background(), pgtest.URL(b), postgres.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := state.Copy(context.Background(), dst, src); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		dst.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")
+}
