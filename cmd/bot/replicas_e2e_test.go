@@ -81,7 +81,11 @@ type replicaOpts struct {
 	webhooks     bool
 	// leaseTTL is PIPEBOT_LEASE_TTL; "" means 1s, "default" leaves it unset.
 	leaseTTL string
+	// socket also takes Slack over Socket Mode (SLACK_APP_TOKEN).
+	socket bool
 }
+
+const replicaAppToken = "xapp-1-A0TEST-replicas"
 
 // gitlabSince returns when the process first requested a path containing
 // part with method at or after t.
@@ -118,7 +122,11 @@ func newReplicaSetOn(t *testing.T, o replicaOpts, dbURL string) *replicaSet {
 		}})
 	gl := httptest.NewServer(sim)
 	t.Cleanup(gl.Close)
-	fake := slackfake.NewServer(slackfake.Options{})
+	fopts := slackfake.Options{}
+	if o.socket {
+		fopts.AppToken = replicaAppToken
+	}
+	fake := slackfake.NewServer(fopts)
 	t.Cleanup(fake.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
@@ -146,6 +154,9 @@ func newReplicaSetOn(t *testing.T, o replicaOpts, dbURL string) *replicaSet {
 		}
 		if o.webhooks {
 			env = append(env, "GITLAB_WEBHOOK_SECRET="+hookSecret)
+		}
+		if o.socket {
+			env = append(env, "SLACK_APP_TOKEN="+replicaAppToken)
 		}
 		switch o.leaseTTL {
 		case "":
@@ -484,4 +495,56 @@ func TestReplicasAPausedLeaderPostsNothingAfterTheNewLeaderTookOver(t *testing.T
 	if n := len(s.replies()); n != 1 {
 		t.Errorf("final replies: %d, want 1 (the first pipeline's)", n)
 	}
+}
+
+func TestReplicasOverSocketModeRunAnEnvelopeRedeliveredToAnotherReplicaOnce(t *testing.T) {
+	s := newReplicaSet(t, replicaOpts{n: 2, pollInterval: "1h", socket: true})
+	if err := s.fake.WaitForSockets(s.ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	cmd := mustJSON(map[string]any{
+		"command": "/ci", "text": "pipeline run team/web main", "user_id": e2eAdmin, "user_name": "admin",
+		"channel_id": e2eChannel, "team_id": "T0E2E", "response_url": s.fake.ResponseURL(e2eChannel, e2eAdmin),
+		"trigger_id": newTriggerID(),
+	})
+	// The newest connection takes the envelope and runs it.
+	env, err := s.fake.SendSocketEvent(s.ctx, "slash_commands", cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor("the reply", func() bool { return len(s.fake.CallsOf("response_url")) == 1 })
+	// Whichever replica that was dies; Slack redelivers the envelope over
+	// the other replica's connection.
+	var took *replicaProc
+	for _, p := range s.rs {
+		if p.ranCommand() {
+			took = p
+		}
+	}
+	if took == nil {
+		t.Fatal("no replica asked GitLab for the pipeline")
+	}
+	took.c.kill9()
+	if err := s.fake.WaitForSockets(s.ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.fake.RedeliverSocketEvent(s.ctx, env, "timeout"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.fake.WaitForAcks(s.ctx, env, 2); err != nil {
+		t.Fatal(err)
+	}
+	s.settle(500 * time.Millisecond)
+	if n := s.sim.PipelineCount(e2eProject); n != 1 {
+		t.Errorf("the envelope redelivered to another replica made %d pipelines, want 1", n)
+	}
+	if n := len(s.fake.CallsOf("response_url")); n != 1 {
+		t.Errorf("%d replies, want 1", n)
+	}
+}
+
+// ranCommand reports whether the process asked GitLab to create a pipeline.
+func (p *replicaProc) ranCommand() bool {
+	_, ok := p.gitlabSince(time.Time{}, "POST", "/pipeline")
+	return ok
 }
