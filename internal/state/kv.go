@@ -13,7 +13,7 @@ import (
 // package is written once, against Tx, so that it behaves the same on both.
 type Engine interface {
 	// View runs fn in a read-only transaction that sees one consistent
-	// snapshot.
+	// snapshot. fn may run more than once, as Update's.
 	View(ctx context.Context, fn func(Tx) error) error
 	// Update runs fn in a read-write transaction: all of its writes happen
 	// or none does, and it is serializable with every other Update, from

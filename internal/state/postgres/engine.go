@@ -27,6 +27,11 @@ import (
 // reached when Options.ConnectWait is zero.
 const DefaultConnectWait = 30 * time.Second
 
+// defaultMaxConns is the connection pool's size unless the URL sets
+// pool_max_conns; each process also holds up to three listening
+// connections of its own.
+const defaultMaxConns = 12
+
 // maxAttempts bounds how often one transaction is run again after losing a
 // serialization race (or meeting a dead pooled connection); the operation's
 // context bounds it in time. Races are rare in practice (replicas write the
@@ -92,6 +97,11 @@ func Connect(ctx context.Context, url string, opts Options) (*Engine, error) {
 	// Dead connections (a database restart) are found before use rather
 	// than by a failed transaction.
 	cfg.HealthCheckPeriod = 5 * time.Second
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgxpool's default is the number of CPUs (at least 4); pipebot
+		// runs 8 command workers, the watcher and the relay at once.
+		cfg.MaxConns = defaultMaxConns
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %s", display, oneLine(redact(err.Error(), secrets)))
