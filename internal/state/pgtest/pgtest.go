@@ -25,6 +25,14 @@ const Env = "PIPEBOT_TEST_DATABASE_URL"
 const SkipMessage = "needs PostgreSQL: set " + Env + " to a server URL whose role may create databases " +
 	"(eval \"$(bash .ci/postgres start)\" starts a throwaway one)"
 
+// Require skips t, saying how to run it, unless Env is set.
+func Require(t testing.TB) {
+	t.Helper()
+	if os.Getenv(Env) == "" {
+		t.Skip(SkipMessage)
+	}
+}
+
 // URL creates a fresh database for t and returns its URL; the database is
 // dropped, with every connection to it, when t ends. It skips t when Env
 // is not set.

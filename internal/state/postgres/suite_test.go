@@ -11,6 +11,7 @@ import (
 )
 
 func TestPostgresPassesTheStoreSuite(t *testing.T) {
+	pgtest.Require(t)
 	storetest.Run(t, storetest.Target{
 		NewDatabase: func(t *testing.T) func(state.Options) (*state.Store, error) {
 			url := pgtest.URL(t)
