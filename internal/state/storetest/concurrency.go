@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"slices"
@@ -204,5 +205,73 @@ func testTwoProcessesRacingCopiesOfADeliveryRunOne(t *testing.T, db *DB) {
 	}
 	if first, err := b.MarkOnceAll("slack", nil, time.Hour); !first || err != nil {
 		t.Errorf("a delivery without keys: first %v, %v; want it to run", first, err)
+	}
+}
+
+func testALockHasOneHolderAcrossProcesses(t *testing.T, db *DB) {
+	a, _ := db.Open(t)
+	b := db.Second(t)
+	ctx := t.Context()
+	unlock, err := a.Lock(ctx, "link/T1/U1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	_, err = b.Lock(short, "link/T1/U1")
+	cancel()
+	if err == nil {
+		t.Fatal("a second holder took a held lock")
+	}
+	other, err := b.Lock(ctx, "link/T1/U2")
+	if err != nil {
+		t.Fatalf("another lock: %v", err)
+	}
+	other()
+	got := make(chan func(), 1)
+	go func() {
+		u, err := b.Lock(ctx, "link/T1/U1")
+		if err != nil {
+			t.Error(err)
+			u = func() {}
+		}
+		got <- u
+	}()
+	select {
+	case <-got:
+		t.Fatal("the lock was taken while held")
+	case <-time.After(100 * time.Millisecond):
+	}
+	unlock()
+	unlock() // twice is harmless
+	select {
+	case u := <-got:
+		u()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiter never got the lock after it was released")
+	}
+	// Held by many in turn, never by two at once.
+	var mu sync.Mutex
+	holders, worst := 0, 0
+	errs := race([2]*state.Store{a, b}, 20, func(s *state.Store, _ int) error {
+		u, err := s.Lock(ctx, "hot")
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		holders++
+		worst = max(worst, holders)
+		mu.Unlock()
+		time.Sleep(time.Millisecond)
+		mu.Lock()
+		holders--
+		mu.Unlock()
+		u()
+		return nil
+	})
+	if len(errs) > 0 {
+		t.Fatal(errs[0])
+	}
+	if worst != 1 {
+		t.Errorf("%d held the lock at once", worst)
 	}
 }

@@ -82,6 +82,7 @@ func Run(t *testing.T, target Target) {
 		{"TwoProcessesClaimOneCard", testTwoProcessesClaimOneCard},
 		{"TwoProcessesSeeEachOthersWritesAtOnce", testTwoProcessesSeeEachOthersWritesAtOnce},
 		{"TwoProcessesRacingCopiesOfADeliveryRunOne", testTwoProcessesRacingCopiesOfADeliveryRunOne},
+		{"ALockHasOneHolderAcrossProcesses", testALockHasOneHolderAcrossProcesses},
 		{"QueueHandsItemsOverOnceInOrder", testQueueHandsItemsOverOnceInOrder},
 		{"QueueRacingRedeliveriesQueueOne", testQueueRacingRedeliveriesQueueOne},
 		{"LeaseHasOneHolderAndItsEpochFencesWrites", testLeaseHasOneHolderAndItsEpochFencesWrites},
