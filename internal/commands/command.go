@@ -65,6 +65,7 @@ type Command struct {
 	MinArgs, MaxArgs int
 	Options          []string // allowed option names
 	Vars             bool     // accepts KEY=value
+	Inputs           bool     // accepts input:NAME=value (CI/CD inputs)
 	Mutating         bool     // written to the audit log
 	// IDFrom says which id a pasted GitLab URL supplies as the first
 	// positional argument: "pipeline" or "job"; "pipeline:" puts the link's
@@ -85,6 +86,7 @@ type Call struct {
 	Args    []string
 	Opts    map[string]string
 	Vars    []lexVar
+	Inputs  []lexInput
 	Text    string // the command as typed, normalised
 }
 

@@ -34,7 +34,7 @@ type pipelineAPI interface {
 	Project(ctx context.Context, project string) (gitlab.Project, error)
 	Pipelines(ctx context.Context, project string, opt gitlab.ListPipelinesOptions) ([]gitlab.Pipeline, error)
 	Pipeline(ctx context.Context, project string, id int64) (gitlab.Pipeline, error)
-	CreatePipeline(ctx context.Context, project, ref string, vars []gitlab.Variable) (gitlab.Pipeline, error)
+	CreatePipeline(ctx context.Context, project, ref string, vars []gitlab.Variable, inputs []gitlab.Input) (gitlab.Pipeline, error)
 	RetryPipeline(ctx context.Context, project string, id int64) (gitlab.Pipeline, error)
 	CancelPipeline(ctx context.Context, project string, id int64) (gitlab.Pipeline, error)
 	DeletePipeline(ctx context.Context, project string, id int64) error

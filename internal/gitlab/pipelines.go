@@ -99,11 +99,13 @@ func (c *Client) Pipeline(ctx context.Context, project string, id int64) (Pipeli
 type createPipelineBody struct {
 	Ref       string         `json:"ref"`
 	Variables []wireVariable `json:"variables,omitempty"`
+	Inputs    map[string]any `json:"inputs,omitempty"`
 }
 
-// CreatePipeline runs a new pipeline on ref with optional CI/CD variables.
-// It is never retried on 5xx: GitLab may have created the pipeline anyway.
-func (c *Client) CreatePipeline(ctx context.Context, project, ref string, vars []Variable) (Pipeline, error) {
+// CreatePipeline runs a new pipeline on ref with optional CI/CD variables
+// and inputs (spec:inputs). It is never retried on 5xx: GitLab may have
+// created the pipeline anyway.
+func (c *Client) CreatePipeline(ctx context.Context, project, ref string, vars []Variable, inputs []Input) (Pipeline, error) {
 	pp, err := projectPath(project)
 	if err != nil {
 		return Pipeline{}, fmt.Errorf("create pipeline: %w", err)
@@ -114,7 +116,11 @@ func (c *Client) CreatePipeline(ctx context.Context, project, ref string, vars [
 	if err := checkVariables(vars); err != nil {
 		return Pipeline{}, fmt.Errorf("create pipeline in %s: %w", project, err)
 	}
-	body := &createPipelineBody{Ref: ref, Variables: wireVariables(vars)}
+	in, err := inputsBody(inputs)
+	if err != nil {
+		return Pipeline{}, fmt.Errorf("create pipeline in %s: %w", project, err)
+	}
+	body := &createPipelineBody{Ref: ref, Variables: wireVariables(vars), Inputs: in}
 	var w wirePipeline
 	if _, err := c.do(ctx, request{method: http.MethodPost, path: "projects/" + pp + "/pipeline", opt: body, out: &w}); err != nil {
 		return Pipeline{}, fmt.Errorf("create pipeline on %s in %s: %w", ref, project, err)

@@ -59,7 +59,14 @@ func NewDemo(opts Options) *Server {
 			{Name: "unit-tests", Stage: "test"},
 			{Name: "integration-tests", Stage: "test", Flaky: true},
 			{Name: "lint", Stage: "test", AllowFailure: true, Fail: true},
-			{Name: "deploy-production", Stage: "deploy", When: "manual", Only: []string{"main", "v*"}},
+			{Name: "deploy-production", Stage: "deploy", When: "manual", Only: []string{"main", "v*"},
+				Inputs: []InputSpec{{Name: "region", Default: "eu-west", Options: []any{"eu-west", "us-east"}}}},
+		},
+		// Every input has a default, so `/ci run main` works without any;
+		// try `/ci run main input:environment=production input:replicas=3`.
+		Inputs: []InputSpec{
+			{Name: "environment", Default: "staging", Options: []any{"staging", "production"}},
+			{Name: "replicas", Type: "number", Default: float64(1)},
 		},
 	})
 	s.SetMember(DemoWebappID, DemoDeveloperID, Developer)
@@ -100,7 +107,7 @@ func NewDemo(opts Options) *Server {
 		}
 		for _, j := range p.latest() {
 			if j.status == StatusManual {
-				_, _ = s.playJob(j, DemoUserID, nil)
+				_, _ = s.playJob(j, DemoUserID, nil, nil)
 			}
 		}
 		for s.step(p) {

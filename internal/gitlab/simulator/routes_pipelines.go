@@ -104,7 +104,11 @@ func (s *Server) createPipelineAPI(c *call) *apiError {
 	if err := s.checkOverrideRole(c.proj, c.user.ID, vars); err != nil {
 		return err
 	}
-	p, err := s.createPipeline(c.proj, ref, "api", c.user.ID, vars)
+	inputs, err := params.inputs("inputs")
+	if err != nil {
+		return err
+	}
+	p, err := s.createPipeline(c.proj, ref, "api", c.user.ID, vars, inputs)
 	if err != nil {
 		return err
 	}
