@@ -99,7 +99,10 @@ func TestFlakyLinksTheFailedAttempt(t *testing.T) {
 func ok() gitlab.Status { return gitlab.StatusSuccess }
 
 func TestDurationIsTheUnionOfJobRunningPeriods(t *testing.T) {
-	at := func(min, sec int) *time.Time { v := t0.Add(time.Duration(min)*time.Minute + time.Duration(sec)*time.Second); return &v }
+	at := func(min, sec int) *time.Time {
+		v := t0.Add(time.Duration(min)*time.Minute + time.Duration(sec)*time.Second)
+		return &v
+	}
 	r := Run{Jobs: []gitlab.Job{
 		{ID: 1, StartedAt: at(0, 0), FinishedAt: at(1, 0)},
 		{ID: 2, StartedAt: at(0, 30), FinishedAt: at(2, 0)}, // overlaps: 0:00–2:00
