@@ -178,7 +178,8 @@ func (s *Server) historyPipeline(pr *project, h History, rng *mrand.Rand, base [
 				}
 				continue
 			}
-			realFail := js.Fail || rng.Float64() < h.FailRate
+			// A real failure belongs to the commit: a rerun of it fails too.
+			realFail := js.Fail || commitRoll(sha, js.Name) < h.FailRate
 			begin := t
 			for attempt := 1; ; attempt++ {
 				j := s.historyJob(p, js, attempt, begin)
@@ -262,6 +263,12 @@ func historySHA(seed uint64, projectID int64, i int) string {
 	binary.BigEndian.PutUint64(b[16:], uint64(i))
 	sum := sha1.Sum(b[:])
 	return hex.EncodeToString(sum[:])
+}
+
+// commitRoll is a number in [0, 1) fixed by a commit and a job name.
+func commitRoll(sha, name string) float64 {
+	sum := sha1.Sum([]byte(sha + "\x00" + name))
+	return float64(binary.BigEndian.Uint64(sum[:8])>>11) / (1 << 53)
 }
 
 // HistoryJob is a snapshot of one job of a generated (or any) pipeline with
