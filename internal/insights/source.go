@@ -109,16 +109,15 @@ type Fetched struct {
 // clock; q.Days must be 1..MaxDays. toRead, when set, is told first how many
 // pipelines' jobs must be read (before any is), then progress as they are.
 func (b *Builder) Build(ctx context.Context, q Query, progress Progress) (Report, Fetched, error) {
-	var f Fetched
 	if q.Days < 1 || q.Days > MaxDays {
-		return Report{}, f, fmt.Errorf("report over %d days: must be 1 to %d", q.Days, MaxDays)
+		return Report{}, Fetched{}, fmt.Errorf("report over %d days: must be 1 to %d", q.Days, MaxDays)
 	}
 	if q.Now.IsZero() {
 		q.Now = b.cfg.Now()
 	}
 	proj, err := b.project(ctx, q.Project)
 	if err != nil {
-		return Report{}, f, err
+		return Report{}, Fetched{}, err
 	}
 	q.Project, q.ProjectURL = proj.Path, proj.WebURL
 	lock := b.lock(proj.ID)
@@ -126,11 +125,7 @@ func (b *Builder) Build(ctx context.Context, q Query, progress Progress) (Report
 	defer lock.Unlock()
 
 	_, _, need := q.Window()
-	f, err = b.sync(ctx, proj, q, need, progress)
-	if err != nil {
-		return Report{}, f, err
-	}
-	recs, err := b.cfg.Store.InsightPipelines(proj.ID, need)
+	recs, f, err := b.sync(ctx, proj, q, need, progress)
 	if err != nil {
 		return Report{}, f, err
 	}

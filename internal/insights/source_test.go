@@ -37,6 +37,7 @@ func (c *clock) Add(d time.Duration) {
 }
 
 type harness struct {
+	gl      *gitlab.Client
 	sim     *simulator.Server
 	clock   *clock
 	store   *state.Store
@@ -57,7 +58,7 @@ func shopJobs() []simulator.JobSpec {
 	}
 }
 
-func newHarness(t *testing.T, jobs []simulator.JobSpec) *harness {
+func newHarness(t testing.TB, jobs []simulator.JobSpec) *harness {
 	t.Helper()
 	c := &clock{t: time.Date(2024, 6, 3, 9, 30, 0, 0, time.UTC)}
 	sim := simulator.New(simulator.Options{Now: c.Now})
@@ -75,7 +76,7 @@ func newHarness(t *testing.T, jobs []simulator.JobSpec) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	return &harness{sim: sim, clock: c, store: store,
+	return &harness{gl: gl, sim: sim, clock: c, store: store,
 		builder: insights.NewBuilder(insights.Config{GitLab: gl, Store: store, Now: c.Now})}
 }
 

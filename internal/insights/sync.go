@@ -3,6 +3,7 @@ package insights
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -24,27 +25,32 @@ import (
 // The cursor moves only once everything listed is cached, so a failure
 // half-way (GitLab down, the command's time up) loses nothing: what was read
 // is kept and the next report asks for the rest.
-func (b *Builder) sync(ctx context.Context, proj gitlab.Project, q Query, need time.Time, progress Progress) (Fetched, error) {
+//
+// It returns the project's pipelines created since need as the cache now
+// holds them, so that the report needs no second read of the store.
+func (b *Builder) sync(ctx context.Context, proj gitlab.Project, q Query, need time.Time, progress Progress) ([]state.InsightPipeline, Fetched, error) {
 	var f Fetched
 	ref, source := q.Ref, q.Source
 	rec, found, err := b.cfg.Store.InsightSync(proj.ID, ref, source)
 	if err != nil {
-		return f, err
+		return nil, f, err
 	}
 	if ref != "" || source != "" {
 		// A record over all pipelines serves a filtered report too.
 		if all, ok, err := b.cfg.Store.InsightSync(proj.ID, "", ""); err != nil {
-			return f, err
+			return nil, f, err
 		} else if ok && !all.From.After(need) {
 			rec, found, ref, source = all, true, "", ""
 		}
 	}
 	cached, err := b.cfg.Store.InsightPipelines(proj.ID, need)
 	if err != nil {
-		return f, err
+		return nil, f, err
 	}
+	byID := make(map[int64]state.InsightPipeline, len(cached))
 	have := make(map[int64]time.Time, len(cached))
 	for _, c := range cached {
+		byID[c.ID] = c
 		if len(c.Jobs) > 0 || !gitlab.Status(c.Status).Finished() {
 			have[c.ID] = c.UpdatedAt
 		}
@@ -101,32 +107,46 @@ func (b *Builder) sync(ctx context.Context, proj gitlab.Project, q Query, need t
 			return nil
 		})
 		if err != nil {
-			return f, err
+			return nil, f, err
 		}
 	}
 	if err := b.cfg.Store.DeleteInsightPipelines(proj.ID, gone); err != nil {
-		return f, err
+		return nil, f, err
 	}
 	if err := b.cfg.Store.PutInsightPipelines(unfinished); err != nil {
-		return f, err
+		return nil, f, err
 	}
-	if err := b.readJobs(ctx, proj, toRead, progress, &f); err != nil {
-		return f, err
+	read, err := b.readJobs(ctx, proj, toRead, progress, &f)
+	if err != nil {
+		return nil, f, err
 	}
 	from := need
 	if found && !rec.From.After(need) {
 		from = rec.From
 	}
-	return f, b.cfg.Store.PutInsightSync(state.InsightSync{
+	if err := b.cfg.Store.PutInsightSync(state.InsightSync{
 		ProjectID: proj.ID, Ref: ref, Source: source, From: from, Cursor: cursor, UsedAt: b.cfg.Now(),
-	})
+	}); err != nil {
+		return nil, f, err
+	}
+	for _, recs := range [][]state.InsightPipeline{unfinished, read} {
+		for _, r := range recs {
+			byID[r.ID] = r
+		}
+	}
+	out := make([]state.InsightPipeline, 0, len(byID))
+	for _, r := range byID {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].ID < out[b].ID })
+	return out, f, nil
 }
 
 // readJobs reads every attempt of the jobs of ps, Concurrency at a time,
 // and stores them in batches as they arrive.
-func (b *Builder) readJobs(ctx context.Context, proj gitlab.Project, ps []gitlab.Pipeline, progress Progress, f *Fetched) error {
+func (b *Builder) readJobs(ctx context.Context, proj gitlab.Project, ps []gitlab.Pipeline, progress Progress, f *Fetched) ([]state.InsightPipeline, error) {
 	if len(ps) == 0 {
-		return nil
+		return nil, nil
 	}
 	if progress != nil {
 		progress(0, len(ps))
@@ -167,11 +187,12 @@ func (b *Builder) readJobs(ctx context.Context, proj gitlab.Project, ps []gitlab
 		}
 	}()
 	go func() { wg.Wait(); close(results) }()
-	var batch []state.InsightPipeline
+	var batch, all []state.InsightPipeline
 	var saveErr error
 	for rec := range results {
 		f.Jobs++
 		batch = append(batch, rec)
+		all = append(all, rec)
 		if len(batch) == saveBatch {
 			saveErr = first(saveErr, b.cfg.Store.PutInsightPipelines(batch))
 			batch = nil
@@ -183,13 +204,13 @@ func (b *Builder) readJobs(ctx context.Context, proj gitlab.Project, ps []gitlab
 	saveErr = first(saveErr, b.cfg.Store.PutInsightPipelines(batch))
 	select {
 	case err := <-errc:
-		return err
+		return nil, err
 	default:
 	}
 	if saveErr != nil {
-		return saveErr
+		return nil, saveErr
 	}
-	return ctx.Err()
+	return all, ctx.Err()
 }
 
 func first(a, b error) error {
