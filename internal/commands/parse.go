@@ -65,6 +65,7 @@ func singularNoun(w string) string {
 var helpGroups = map[string][]string{
 	"subscribe": {"subscribe", "unsubscribe", "subscriptions"}, "unsubscribe": {"subscribe", "unsubscribe", "subscriptions"},
 	"subscriptions": {"subscribe", "unsubscribe", "subscriptions"},
+	"digest":        {"digest", "digests"}, "digests": {"digest", "digests"},
 }
 
 func (r *Router) nounCommands(noun string) []*Command {

@@ -115,6 +115,12 @@ type Deps struct {
 	// HomeCoalesce is the least time between two publishes of one user's
 	// App Home caused by pipeline changes; 0 is DefaultHomeCoalesce.
 	HomeCoalesce time.Duration
+
+	// Insights builds CI reports for stats and digests (stats.go); nil
+	// disables them. ChartDir, when set, also keeps each chart there as a
+	// file (demo prints where).
+	Insights reportBuilder
+	ChartDir string
 }
 
 // Router parses commands, checks roles and arguments, runs handlers and

@@ -212,6 +212,21 @@ func (s *Server) listPipelines(c *call) *apiError {
 		}
 		filters = append(filters, func(p *pipeline) bool { return !p.updatedAt.After(t) })
 	}
+	// created_after/created_before are inclusive too (CreatedAtFilterable).
+	if v := q.Get("created_after"); v != "" {
+		t, ok := parseISOTime(v)
+		if !ok {
+			return paramError("created_after is invalid")
+		}
+		filters = append(filters, func(p *pipeline) bool { return !p.createdAt.Before(t) })
+	}
+	if v := q.Get("created_before"); v != "" {
+		t, ok := parseISOTime(v)
+		if !ok {
+			return paramError("created_before is invalid")
+		}
+		filters = append(filters, func(p *pipeline) bool { return !p.createdAt.After(t) })
+	}
 	orderBy := q.Get("order_by")
 	if orderBy == "" {
 		orderBy = "id"
