@@ -201,6 +201,10 @@ type project struct {
 	nextIID   int64
 	stages    []string
 	pipelines []*pipeline // ascending id
+
+	// lastActivityAt is last_activity_at: created_at, then moved by events
+	// at most once an hour (activity.go).
+	lastActivityAt time.Time
 }
 
 type pipeline struct {
@@ -264,6 +268,7 @@ type Server struct {
 	failStatus int
 	failRetry  time.Duration
 	fault      func(r *http.Request) (int, time.Duration, bool)
+	throttle   throttleState // API rate limit (ratelimit.go)
 
 	ci ciState // triggers, CI/CD variables, groups (ci.go)
 
@@ -367,6 +372,7 @@ func (s *Server) AddProject(p Project) Project {
 		}
 	}
 	pr := &project{Project: p, createdAt: s.clock()}
+	pr.lastActivityAt = pr.createdAt
 	for _, j := range p.Jobs {
 		if !contains(pr.stages, j.Stage) {
 			pr.stages = append(pr.stages, j.Stage)
@@ -376,6 +382,7 @@ func (s *Server) AddProject(p Project) Project {
 		delete(s.byPath, strings.ToLower(old.Path))
 		pr.pipelines = old.pipelines
 		pr.nextIID = old.nextIID
+		pr.createdAt, pr.lastActivityAt = old.createdAt, old.lastActivityAt
 	}
 	s.projects[p.ID] = pr
 	s.byPath[strings.ToLower(p.Path)] = pr
