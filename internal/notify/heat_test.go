@@ -1,0 +1,434 @@
+package notify
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pipebot/pipebot/internal/gitlab/simulator"
+	"github.com/pipebot/pipebot/internal/state"
+)
+
+const tick15 = 15 * time.Second
+
+// reconfigure replaces the harness's watcher with one built from the
+// defaults at a 15 s interval, edited by edit: a process start with that
+// configuration.
+func (h *harness) reconfigure(edit func(*Config)) {
+	h.t.Helper()
+	cfg := Config{GitLab: h.gl, Slack: h.poster, Store: h.store, Interval: tick15, Now: h.clock.Now, Logger: zerolog.Nop(), JobPreview: testJobPreview}
+	if edit != nil {
+		edit(&cfg)
+	}
+	h.w = New(cfg)
+}
+
+// lists counts the pipeline list requests (polls) of a project so far.
+func lists(h *harness, pid int64) int {
+	path := fmt.Sprintf("/api/v4/projects/%d/pipelines", pid)
+	n := 0
+	for _, r := range h.sim.Requests() {
+		if r.Method == http.MethodGet && r.Path == path {
+			n++
+		}
+	}
+	return n
+}
+
+// pollTicks ticks n times, 15 s apart, running between(i) before tick i,
+// and returns the ticks at which the project was polled.
+func pollTicks(t *testing.T, h *harness, pid int64, n int, between func(i int)) []int {
+	t.Helper()
+	var polled []int
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			h.clock.Add(tick15)
+		}
+		if between != nil {
+			between(i)
+		}
+		before := lists(h, pid)
+		if err := h.tick(); err != nil {
+			t.Fatalf("tick %d: %v", i, err)
+		}
+		if lists(h, pid) > before {
+			polled = append(polled, i)
+		}
+	}
+	return polled
+}
+
+func span(from, to int) []int {
+	var out []int
+	for i := from; i <= to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+func TestPollingByHeat(t *testing.T) {
+	ctx := context.Background()
+	running := func(h *harness) int64 {
+		id := h.sim.CreatePipeline(projectID, "main", "push", 1)
+		h.sim.Advance(projectID, id) // pending -> running
+		return id
+	}
+	hookFor := func(h *harness, id int64) {
+		wh, url := h.webhook()
+		d, _ := h.sim.PipelineHook(projectID, id)
+		if code := send(t, url, hookSecret, d); code != http.StatusOK {
+			t.Fatalf("hook: %d", code)
+		}
+		if err := wh.Drain(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// groupCold subscribes to the project's group two hours after the
+	// project's last activity, so the listing covers it and it is cold.
+	groupCold := func(h *harness) {
+		h.sim.AddGroup(simulator.Group{ID: 70, Path: "group", Members: map[int64]simulator.AccessLevel{1: simulator.Maintainer}})
+		h.clock.Add(2 * time.Hour)
+		h.subscribe(SubscribeRequest{Group: "group", On: "created,running,success,failed"})
+	}
+	tests := []struct {
+		name    string
+		setup   func(h *harness)
+		between func(h *harness, i int)
+		ticks   int
+		want    []int
+	}{
+		{
+			name:  "a watched pipeline's project is polled every tick",
+			setup: func(h *harness) { h.start() },
+			ticks: 9, want: span(0, 8),
+		},
+		{
+			name:  "a running pipeline keeps a subscribed project hot",
+			setup: func(h *harness) { h.subscribe(SubscribeRequest{}); running(h) },
+			ticks: 9, want: span(0, 8),
+		},
+		{
+			name:  "a quiet project is polled every 60 s",
+			setup: func(h *harness) { h.subscribe(SubscribeRequest{}) },
+			ticks: 9, want: []int{0, 4, 8},
+		},
+		{
+			name: "a finished pipeline keeps its project hot for five minutes, then it cools to 60 s",
+			setup: func(h *harness) {
+				h.subscribe(SubscribeRequest{})
+				h.sim.Finish(projectID, h.sim.CreatePipeline(projectID, "main", "push", 1))
+			},
+			ticks: 28, want: append(span(0, 19), 23, 27),
+		},
+		{
+			name:  "working webhooks poll a hot project every fourth tick",
+			setup: func(h *harness) { h.subscribe(SubscribeRequest{}); hookFor(h, running(h)) },
+			ticks: 9, want: []int{0, 4, 8},
+		},
+		{
+			name: "working webhooks poll a quiet project every four minutes",
+			setup: func(h *harness) {
+				h.subscribe(SubscribeRequest{})
+				id := h.sim.CreatePipeline(projectID, "main", "push", 1)
+				h.sim.Finish(projectID, id)
+				hookFor(h, id) // hot for five minutes, every fourth tick; then every 4 minutes
+			},
+			ticks: 40, want: []int{0, 4, 8, 12, 16, 32},
+		},
+		{
+			name:  "a push in a cold project of a subscribed group is polled at the next group listing",
+			setup: groupCold,
+			between: func(h *harness, i int) {
+				if i == 6 { // at 80 s, between the ticks at 75 and 90 s
+					h.clock.Add(-10 * time.Second)
+					h.sim.CreatePipeline(projectID, "main", "push", 1)
+					h.clock.Add(10 * time.Second)
+				}
+			},
+			ticks: 9, want: []int{0, 4, 6, 7, 8},
+		},
+		{
+			name:  "an API pipeline moves no last_activity_at: the cold project waits for its 60 s poll",
+			setup: groupCold,
+			between: func(h *harness, i int) {
+				if i == 6 {
+					if _, err := h.gl.CreatePipeline(ctx, "group/app", "main", nil); err != nil {
+						t.Fatal(err)
+					}
+				}
+			},
+			ticks: 10, want: []int{0, 4, 8, 9},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, passingJobs)
+			h.reconfigure(nil)
+			tc.setup(h)
+			h.sim.ResetRequests()
+			var between func(int)
+			if tc.between != nil {
+				between = func(i int) { tc.between(h, i) }
+			}
+			if got := pollTicks(t, h, projectID, tc.ticks, between); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("polled at ticks %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// fleet adds n projects fleet/app1… (ids 101…) and subscribes testChannel
+// to each, as `/ci subscribe` would, and returns their ids.
+func fleet(t *testing.T, h *harness, n int) []int64 {
+	t.Helper()
+	var ids []int64
+	for i := 1; i <= n; i++ {
+		pid := int64(100 + i)
+		h.sim.AddProject(simulator.Project{ID: pid, Path: fmt.Sprintf("fleet/app%d", i), Members: map[int64]simulator.AccessLevel{1: simulator.Maintainer}, Jobs: passingJobs})
+		h.subscribe(SubscribeRequest{Project: fmt.Sprintf("fleet/app%d", i), On: "created,running,success,failed"})
+		ids = append(ids, pid)
+	}
+	return ids
+}
+
+func TestNewPipelineInAQuietProjectIsNoticedWithinTheQuietInterval(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, passingJobs)
+	h.reconfigure(nil)
+	h.sim.AddGroup(simulator.Group{ID: 80, Path: "fleet", Members: map[int64]simulator.AccessLevel{1: simulator.Maintainer}})
+	ids := fleet(t, h, 40)
+	// Two hours on, the fleet's namespace listing makes every project
+	// cold; API pipelines move no last_activity_at, so only the 60 s
+	// polls can see them.
+	h.clock.Add(2 * time.Hour)
+	for i := 0; i < 12; i++ {
+		if err := h.tick(); err != nil {
+			t.Fatal(err)
+		}
+		h.clock.Add(tick15)
+	}
+	h.sim.ResetRequests()
+	start := h.clock.Now()
+	var worst time.Duration
+	for trial, pid := range ids[:20] {
+		// Pipelines start at every offset within the 15 s tick grid.
+		offset := time.Duration(trial*7%15) * time.Second
+		h.clock.Add(offset)
+		created := h.clock.Now()
+		p, err := h.gl.CreatePipeline(ctx, fmt.Sprint(pid), "main", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.clock.Add(tick15 - offset)
+		noticed := time.Duration(-1)
+		for i := 0; i < 8; i++ {
+			if err := h.tick(); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := h.cardFor(p.ID); ok {
+				noticed = h.clock.Now().Sub(created)
+				break
+			}
+			h.clock.Add(tick15)
+		}
+		if noticed < 0 || noticed > time.Minute {
+			t.Fatalf("trial %d: pipeline #%d in quiet project %d noticed after %v, want within 60 s", trial, p.ID, pid, noticed)
+		}
+		worst = max(worst, noticed)
+		h.clock.Add(tick15)
+	}
+	// The bound is met by polling each quiet project every 60 s, not every
+	// tick: 40 quiet projects cost about 40 polls a minute, not 160.
+	minutes := h.clock.Now().Sub(start).Minutes()
+	if perMin := float64(len(h.sim.Requests())) / minutes; perMin > 90 {
+		t.Errorf("%.0f GitLab requests a minute for 40 mostly quiet projects, want well under one poll per project per tick (160)", perMin)
+	}
+	t.Logf("worst delay %v; %.0f requests a minute", worst, float64(len(h.sim.Requests()))/minutes)
+}
+
+func TestPollerStaysUnderTheRateLimitGitLabAnnounces(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		// headers: GitLab 18.6+ sends RateLimit-* on every response; older
+		// versions only with a 429.
+		headers bool
+		// throttledWindows is how many one-minute windows may see a 429.
+		throttledWindows int
+	}{
+		{"announced on every response: never a 429", true, 0},
+		// Learning the limit, and learning that it dropped, each cost one
+		// minute with a 429.
+		{"announced only with a 429: a throttled minute for each new limit", false, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, passingJobs)
+			h.reconfigure(nil)
+			ids := fleet(t, h, 150)
+			for _, pid := range ids[:10] {
+				h.sim.Advance(pid, h.sim.CreatePipeline(pid, "main", "push", 1)) // running: hot
+			}
+			limit := 60
+			h.sim.SetRateLimit(simulator.RateLimit{Limit: limit, HeadersOnSuccess: tc.headers})
+			h.sim.ResetRequests()
+			// 12 minutes at 15 s ticks, the windows aligned with GitLab's
+			// (the clock starts on a minute). Between ticks people's
+			// commands make 4 requests through the same token, and the
+			// limit drops to 40 a minute after 6 minutes.
+			var perWindow []int
+			throttled := 0
+			prev := 0
+			for i := 0; i < 48; i++ {
+				if i == 24 {
+					limit = 40
+					h.sim.SetRateLimit(simulator.RateLimit{Limit: limit, HeadersOnSuccess: tc.headers})
+				}
+				_ = h.tick() // a 429 is an error, and is what this test counts
+				for k := 0; k < 4; k++ {
+					_, _ = h.gl.Project(ctx, "group/app")
+				}
+				h.clock.Add(tick15)
+				if i%4 == 3 {
+					reqs := h.sim.Requests()
+					n, over := len(reqs)-prev, 0
+					for _, r := range reqs[prev:] {
+						if r.Status == http.StatusTooManyRequests {
+							over++
+						}
+					}
+					prev = len(reqs)
+					perWindow = append(perWindow, n)
+					if over > 0 {
+						throttled++
+					}
+					if over == 0 && n > limit {
+						t.Errorf("minute %d: %d requests, over the limit of %d", i/4, n, limit)
+					}
+				}
+			}
+			if throttled > tc.throttledWindows {
+				t.Errorf("%d minutes saw a 429, want at most %d; requests per minute %v", throttled, tc.throttledWindows, perWindow)
+			}
+			// It polled as much as its share allows: the hot projects every
+			// tick and the quiet ones in turn.
+			polls := 0
+			for _, pid := range ids {
+				polls += lists(h, pid)
+			}
+			if polls < 150 {
+				t.Errorf("only %d polls in 12 minutes; requests per minute %v", polls, perWindow)
+			}
+			t.Logf("requests per minute %v, %d polls", perWindow, polls)
+		})
+	}
+}
+
+func TestQuietProjectsAreSpreadOverTheQuietInterval(t *testing.T) {
+	h := newHarness(t, passingJobs)
+	h.reconfigure(nil)
+	ids := fleet(t, h, 40)
+	h.sim.ResetRequests()
+	// 40 quiet projects at one poll a minute are 10 a tick; the first
+	// tick after a start may not poll them all at once either.
+	counts := map[int64]int{}
+	for i := 0; i < 16; i++ {
+		before := map[int64]int{}
+		for _, pid := range ids {
+			before[pid] = lists(h, pid)
+		}
+		if err := h.tick(); err != nil {
+			t.Fatal(err)
+		}
+		polled := 0
+		for _, pid := range ids {
+			if d := lists(h, pid) - before[pid]; d > 0 {
+				polled++
+				counts[pid] += d
+			}
+		}
+		if polled > 13 {
+			t.Errorf("tick %d polled %d quiet projects at once, want at most 13 (10 a tick, plus a quarter)", i, polled)
+		}
+		h.clock.Add(tick15)
+	}
+	for _, pid := range ids {
+		if counts[pid] < 3 || counts[pid] > 5 {
+			t.Errorf("project %d polled %d times in 4 minutes, want about 4", pid, counts[pid])
+		}
+	}
+}
+
+func TestColdProjectsYieldToQuietOnesWhenTheBudgetIsShort(t *testing.T) {
+	h := newHarness(t, passingJobs)
+	// 40 requests a minute, half of them for polling: 20, for 40 quiet
+	// projects that would like 40.
+	h.reconfigure(func(c *Config) { c.AssumedRateLimit = 40 })
+	h.sim.AddGroup(simulator.Group{ID: 80, Path: "fleet", Members: map[int64]simulator.AccessLevel{1: simulator.Maintainer}})
+	cold := fleet(t, h, 20) // one namespace: listed, and cold once their activity is an hour old
+	var quiet []int64
+	for i := 1; i <= 20; i++ {
+		pid := int64(200 + i)
+		path := fmt.Sprintf("solo%d/app", i) // alone in its namespace: no listing covers it
+		h.sim.AddProject(simulator.Project{ID: pid, Path: path, Members: map[int64]simulator.AccessLevel{1: simulator.Maintainer}, Jobs: passingJobs})
+		h.subscribe(SubscribeRequest{Project: path})
+		quiet = append(quiet, pid)
+	}
+	h.clock.Add(2 * time.Hour)
+	h.sim.ResetRequests()
+	start := h.clock.Now()
+	for i := 0; i < 40; i++ { // 10 minutes
+		if err := h.tick(); err != nil {
+			t.Fatal(err)
+		}
+		h.clock.Add(tick15)
+	}
+	sum := func(ids []int64) (total, least int) {
+		least = 1 << 30
+		for _, pid := range ids {
+			n := lists(h, pid)
+			total += n
+			least = min(least, n)
+		}
+		return total, least
+	}
+	quietPolls, quietLeast := sum(quiet)
+	coldPolls, coldLeast := sum(cold)
+	if quietPolls <= coldPolls {
+		t.Errorf("quiet projects polled %d times, cold ones %d: the cold ones should yield", quietPolls, coldPolls)
+	}
+	if coldLeast < 2 || quietLeast < 4 {
+		t.Errorf("least polled: cold %d, quiet %d in 10 minutes; every project must stay in the rotation", coldLeast, quietLeast)
+	}
+	if perMin := float64(len(h.sim.Requests())) / h.clock.Now().Sub(start).Minutes(); perMin > 22 {
+		t.Errorf("%.1f requests a minute, want about 20 (half of 40)", perMin)
+	}
+	t.Logf("10 minutes: quiet %d polls (least %d), cold %d (least %d), %d requests", quietPolls, quietLeast, coldPolls, coldLeast, len(h.sim.Requests()))
+}
+
+func TestSignalTargets(t *testing.T) {
+	sub := func(pid int64, path, group string) projectSub {
+		return projectSub{sub: state.Subscription{ProjectID: pid, Project: path, Group: group}, path: path}
+	}
+	subsBy := map[int64][]projectSub{
+		1: {sub(1, "acme/api", "acme"), sub(1, "acme/api", "")},
+		2: {sub(2, "acme/platform/db", "acme/platform")}, // inside acme: acme's listing covers it
+		3: {sub(3, "acme/platform/web", "acme")},
+		4: {sub(4, "tools/a", "")}, // tools holds two subscribed projects: listed
+		5: {sub(5, "tools/b", "")},
+		6: {sub(6, "alice/dotfiles", "")}, // alone: polling it is as cheap
+		7: {sub(7, "Tools/c", "")},
+	}
+	got := signalTargets(subsBy)
+	want := []signalTarget{
+		{group: "acme", subgroups: true, projects: []int64{1, 2, 3}},
+		{group: "tools", projects: []int64{4, 5, 7}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("targets = %+v, want %+v", got, want)
+	}
+}
