@@ -262,7 +262,7 @@ func pollDefaults(cfg Config) Config {
 	}
 	cfg.QuietInterval = max(cfg.QuietInterval, cfg.Interval)
 	if cfg.HotFor <= 0 {
-		cfg.HotFor = 5 * cfg.QuietInterval
+		cfg.HotFor = 2 * cfg.QuietInterval
 	}
 	if cfg.PromoteFor <= 0 {
 		cfg.PromoteFor = 2 * cfg.QuietInterval

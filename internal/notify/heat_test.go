@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,10 +89,12 @@ func TestPollingByHeat(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// groupCold subscribes to the project's group two hours after the
-	// project's last activity, so the listing covers it and it is cold.
+	// groupCold subscribes to the project's group (of two projects: a
+	// listing for one would cost more than polling it) two hours after the
+	// projects' last activity, so the listing covers them and they are cold.
 	groupCold := func(h *harness) {
 		h.sim.AddGroup(simulator.Group{ID: 70, Path: "group", Members: map[int64]simulator.AccessLevel{1: simulator.Maintainer}})
+		h.sim.AddProject(simulator.Project{ID: 8, Path: "group/other", Jobs: passingJobs})
 		h.clock.Add(2 * time.Hour)
 		h.subscribe(SubscribeRequest{Group: "group", On: "created,running,success,failed"})
 	}
@@ -118,12 +121,12 @@ func TestPollingByHeat(t *testing.T) {
 			ticks: 9, want: []int{0, 4, 8},
 		},
 		{
-			name: "a finished pipeline keeps its project hot for five minutes, then it cools to 60 s",
+			name: "a finished pipeline keeps its project hot for two minutes, then it cools to 60 s",
 			setup: func(h *harness) {
 				h.subscribe(SubscribeRequest{})
 				h.sim.Finish(projectID, h.sim.CreatePipeline(projectID, "main", "push", 1))
 			},
-			ticks: 28, want: append(span(0, 19), 23, 27),
+			ticks: 20, want: append(span(0, 7), 11, 15, 19),
 		},
 		{
 			name:  "working webhooks poll a hot project every fourth tick",
@@ -136,9 +139,9 @@ func TestPollingByHeat(t *testing.T) {
 				h.subscribe(SubscribeRequest{})
 				id := h.sim.CreatePipeline(projectID, "main", "push", 1)
 				h.sim.Finish(projectID, id)
-				hookFor(h, id) // hot for five minutes, every fourth tick; then every 4 minutes
+				hookFor(h, id) // hot for two minutes, every fourth tick; then every 4 minutes
 			},
-			ticks: 40, want: []int{0, 4, 8, 12, 16, 32},
+			ticks: 40, want: []int{0, 4, 20, 36},
 		},
 		{
 			name:  "a push in a cold project of a subscribed group is polled at the next group listing",
@@ -422,13 +425,71 @@ func TestSignalTargets(t *testing.T) {
 		5: {sub(5, "tools/b", "")},
 		6: {sub(6, "alice/dotfiles", "")}, // alone: polling it is as cheap
 		7: {sub(7, "Tools/c", "")},
+		// Two teams' groups and a namespace under one parent: one listing
+		// of the parent, each team's own when GitLab does not list it.
+		8:  {sub(8, "corp/red/api", "corp/red")},
+		9:  {sub(9, "corp/red/web", "corp/red")},
+		10: {sub(10, "corp/blue/api", "corp/blue")},
+		11: {sub(11, "corp/ops/one", "")},
+		12: {sub(12, "corp/ops/two", "")},
+		13: {sub(13, "corp/lab/solo", "")},
+		14: {sub(14, "lone/app", "lone")}, // a group of one project: polling it is as cheap
 	}
 	got := signalTargets(subsBy)
 	want := []signalTarget{
 		{group: "acme", subgroups: true, projects: []int64{1, 2, 3}},
+		{group: "corp", subgroups: true, projects: []int64{8, 9, 10, 11, 12, 13}, children: []signalTarget{
+			{group: "corp/ops", projects: []int64{11, 12}},
+			{group: "corp/red", subgroups: true, projects: []int64{8, 9}},
+		}},
 		{group: "tools", projects: []int64{4, 5, 7}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("targets = %+v, want %+v", got, want)
+	}
+}
+
+func TestGroupsSharingAParentAreListedThroughIt(t *testing.T) {
+	for _, parentListed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("parent listed %v", parentListed), func(t *testing.T) {
+			h := newHarness(t, passingJobs)
+			h.reconfigure(nil)
+			member := map[int64]simulator.AccessLevel{1: simulator.Maintainer}
+			if parentListed {
+				h.sim.AddGroup(simulator.Group{ID: 90, Path: "corp"})
+			}
+			for i, team := range []string{"red", "blue"} {
+				h.sim.AddGroup(simulator.Group{ID: int64(91 + i), Path: "corp/" + team, Members: member})
+				for k := 0; k < 3; k++ {
+					pid := int64(300 + 10*i + k)
+					h.sim.AddProject(simulator.Project{ID: pid, Path: fmt.Sprintf("corp/%s/app%d", team, k), Jobs: passingJobs})
+				}
+				h.subscribe(SubscribeRequest{Group: "corp/" + team})
+			}
+			h.sim.ResetRequests()
+			for i := 0; i < 8; i++ { // two minutes: a listing every 30 s
+				if err := h.tick(); err != nil {
+					t.Fatal(err)
+				}
+				h.clock.Add(tick15)
+			}
+			count := func(group string) int {
+				n := 0
+				for _, r := range h.sim.Requests() {
+					if r.Path == "/api/v4/groups/"+group+"/projects" && strings.Contains(r.RawQuery, "order_by=last_activity_at") {
+						n++
+					}
+				}
+				return n
+			}
+			parent, red, blue := count("corp"), count("corp%2Fred"), count("corp%2Fblue")
+			want := [3]int{4, 0, 0}
+			if !parentListed {
+				want = [3]int{1, 4, 4} // refused once, then each team's own
+			}
+			if got := [3]int{parent, red, blue}; got != want {
+				t.Errorf("listings of corp, corp/red, corp/blue: %v, want %v", got, want)
+			}
+		})
 	}
 }

@@ -16,6 +16,10 @@ import (
 // for pipelines whose status changed. Errors are per project and logged;
 // Tick returns the first one.
 func (w *Watcher) Tick(ctx context.Context) error {
+	now := w.cfg.Now()
+	b := w.poll.budget
+	b.startTick(now)
+	mark := b.mark() // a group's rediscovery counts too
 	watches, err := w.cfg.Store.Watches()
 	if err != nil {
 		return fmt.Errorf("list watches: %w", err)
@@ -43,8 +47,8 @@ func (w *Watcher) Tick(ctx context.Context) error {
 	}
 	order = appendUnfurled(order, unfurlsBy)
 	w.housekeep()
+	b.charge(b.spent(mark))
 
-	now := w.cfg.Now()
 	watched := make(map[int64]bool, len(byProject)+len(unfurlsBy))
 	keep := make(map[int64]bool, len(order))
 	for _, pid := range order {
@@ -54,8 +58,6 @@ func (w *Watcher) Tick(ctx context.Context) error {
 		watched[pid] = w1 || w2
 	}
 	w.forgetHeat(keep)
-	b := w.poll.budget
-	b.startTick(now)
 	firstErr = first(firstErr, w.listSignals(ctx, subsBy, watched, now))
 	plan := w.plan(order, watched, now)
 	for i, pid := range plan {

@@ -33,13 +33,19 @@ type signalTarget struct {
 	group     string
 	subgroups bool
 	projects  []int64
+	// children are listed instead when GitLab does not list the group
+	// (signalTargets lists the parent of sibling targets).
+	children []signalTarget
 }
 
 // signalTargets are the listings that cover subscribed projects: each
 // subscribed group (with its subgroups; a group inside another subscribed
-// group is covered by the outer one), and each namespace holding at least
-// two project subscriptions that no group covers ("projects that share a
-// group"). A lone subscribed project gains nothing from a listing.
+// group is covered by the outer one) and each namespace holding project
+// subscriptions that no group covers. Targets that share a parent group
+// are listed through the parent, one request instead of one each ("projects
+// that share a group"), falling back to their own listings when GitLab does
+// not list the parent. A listing that would cover a single project is left
+// out: polling that project is as cheap.
 func signalTargets(subsBy map[int64][]projectSub) []signalTarget {
 	groups := map[string]map[int64]bool{}
 	spaces := map[string]map[int64]bool{}
@@ -88,18 +94,57 @@ func signalTargets(subsBy map[int64][]projectSub) []signalTarget {
 			add(merged, g, pid)
 		}
 	}
-	var out []signalTarget
+	var cands []signalTarget
 	for g, ps := range merged {
-		out = append(out, signalTarget{group: g, subgroups: true, projects: sortedIDs(ps)})
+		cands = append(cands, signalTarget{group: g, subgroups: true, projects: sortedIDs(ps)})
 	}
-	covered := func(path string) bool { return outer(path) != "" }
 	for ns, ps := range spaces {
-		if len(ps) >= 2 && !covered(ns) {
-			out = append(out, signalTarget{group: ns, projects: sortedIDs(ps)})
+		if outer(ns) == "" && merged[ns] == nil {
+			cands = append(cands, signalTarget{group: ns, projects: sortedIDs(ps)})
 		}
 	}
-	sort.Slice(out, func(i, k int) bool { return out[i].group < out[k].group })
+	sortTargets(cands)
+	byParent := map[string][]signalTarget{}
+	var out []signalTarget
+	for _, t := range cands {
+		i := strings.LastIndex(t.group, "/")
+		if i <= 0 || merged[t.group[:i]] != nil || spaces[t.group[:i]] != nil {
+			out = append(out, t)
+			continue
+		}
+		byParent[t.group[:i]] = append(byParent[t.group[:i]], t)
+	}
+	for parent, kids := range byParent {
+		if len(kids) == 1 {
+			out = append(out, kids[0])
+			continue
+		}
+		all := map[int64]bool{}
+		for _, k := range kids {
+			for _, pid := range k.projects {
+				all[pid] = true
+			}
+		}
+		out = append(out, signalTarget{group: parent, subgroups: true, projects: sortedIDs(all), children: pruneLone(kids)})
+	}
+	out = pruneLone(out)
+	sortTargets(out)
 	return out
+}
+
+// pruneLone drops the targets that cover a single project.
+func pruneLone(ts []signalTarget) []signalTarget {
+	var out []signalTarget
+	for _, t := range ts {
+		if len(t.projects) >= 2 {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func sortTargets(ts []signalTarget) {
+	sort.Slice(ts, func(i, k int) bool { return ts[i].group < ts[k].group })
 }
 
 func sortedIDs(m map[int64]bool) []int64 {
@@ -120,7 +165,14 @@ func (w *Watcher) listSignals(ctx context.Context, subsBy map[int64][]projectSub
 	if !ok {
 		return nil
 	}
-	targets := signalTargets(subsBy)
+	var targets []signalTarget
+	for _, t := range signalTargets(subsBy) {
+		if len(t.children) > 0 && w.notGroup(t.group, now) {
+			targets = append(targets, t.children...)
+			continue
+		}
+		targets = append(targets, t)
+	}
 	live := make(map[string]bool, len(targets))
 	var firstErr error
 	for _, t := range targets {
@@ -142,13 +194,21 @@ func (w *Watcher) listSignals(ctx context.Context, subsBy map[int64][]projectSub
 		w.applyActivity(t, g, list, now)
 	}
 	w.poll.mu.Lock()
-	for name := range w.poll.groups {
-		if !live[name] {
+	for name, g := range w.poll.groups {
+		if !live[name] && !now.Before(g.notGroupUntil) {
 			delete(w.poll.groups, name)
 		}
 	}
 	w.poll.mu.Unlock()
 	return firstErr
+}
+
+// notGroup reports whether GitLab refused to list group lately.
+func (w *Watcher) notGroup(group string, now time.Time) bool {
+	w.poll.mu.Lock()
+	defer w.poll.mu.Unlock()
+	g, ok := w.poll.groups[group]
+	return ok && now.Before(g.notGroupUntil)
 }
 
 // signalDue returns the target's state and whether its listing is due.

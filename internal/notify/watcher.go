@@ -80,7 +80,7 @@ type Config struct {
 	// intervals, at most 60 s (but never below Interval).
 	QuietInterval time.Duration
 	// HotFor is how long after a pipeline's last update its project is
-	// polled every tick. Default 5 QuietIntervals.
+	// polled every tick (a retry, the next push). Default 2 QuietIntervals.
 	HotFor time.Duration
 	// PromoteFor is how long a project whose last_activity_at moved is
 	// polled every tick (signal.go). Default 2 QuietIntervals.
