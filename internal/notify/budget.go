@@ -31,7 +31,10 @@ var _ rateSource = (*gitlab.Client)(nil)
 //
 // A check happens before each project's poll; the poll's own follow-up
 // requests (jobs of a changed pipeline, its bridges) are charged after it,
-// so a tick can overrun its part by one project's poll.
+// so a tick can overrun its part by one project's poll. The charge is the
+// client's request count, so requests that commands send through the same
+// client meanwhile are charged to the poller too: it errs toward leaving
+// them room.
 type budget struct {
 	src      rateSource // nil: one request per poll is assumed
 	share    float64

@@ -493,3 +493,40 @@ func TestGroupsSharingAParentAreListedThroughIt(t *testing.T) {
 		})
 	}
 }
+
+func TestAfterARestartQuietProjectsCatchUpWithinTheQuietInterval(t *testing.T) {
+	h := newHarness(t, passingJobs)
+	h.reconfigure(nil)
+	ids := fleet(t, h, 8)
+	for i := 0; i < 8; i++ {
+		if err := h.tick(); err != nil {
+			t.Fatal(err)
+		}
+		h.clock.Add(tick15)
+	}
+	// Down for ten minutes; meanwhile three pipelines run and end. The
+	// heat is gone with the process; the cursors are in the store.
+	h.restart()
+	h.reconfigure(nil)
+	var missed []int64
+	for _, pid := range ids[:3] {
+		id := h.sim.CreatePipeline(pid, "main", "api", 1)
+		h.sim.Finish(pid, id)
+		missed = append(missed, id)
+		h.clock.Add(3 * time.Minute)
+	}
+	for i := 0; i < 5; i++ { // 60 s
+		if err := h.tick(); err != nil {
+			t.Fatal(err)
+		}
+		h.clock.Add(tick15)
+	}
+	for _, id := range missed {
+		if _, ok := h.cardFor(id); !ok {
+			t.Errorf("pipeline #%d that ran during the downtime has no card a minute after the restart", id)
+		}
+	}
+	if n := len(h.topLevel()); n != len(missed) {
+		t.Errorf("%d cards, want %d", n, len(missed))
+	}
+}
