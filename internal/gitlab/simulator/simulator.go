@@ -5,7 +5,10 @@
 // Who may do what follows GitLab too: administrators and Sudo, blocked
 // users and token scopes (identity.go), project visibility and public
 // pipelines (visibility.go), protected branches (protected_branches.go),
-// and GitLab's OAuth 2 provider under /oauth (oauth.go).
+// and GitLab's OAuth 2 provider under /oauth (oauth.go). Projects keep
+// last_activity_at as GitLab's events move it (activity.go), and
+// SetRateLimit counts requests as GitLab's authenticated API throttle does
+// (ratelimit.go).
 //
 // It is written from GitLab's API documentation (doc/api/pipelines.md,
 // jobs.md, projects.md, users.md) and the fixtures in shared/fixtures, not
