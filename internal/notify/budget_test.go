@@ -1,10 +1,13 @@
 package notify
 
 import (
+	"context"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/pipebot/pipebot/internal/gitlab"
+	"github.com/pipebot/pipebot/internal/gitlab/simulator"
 )
 
 // fakeRates is a rateSource whose count and announcement tests set.
@@ -128,5 +131,82 @@ func TestBudgetStopsAfterA429UntilRetryAfter(t *testing.T) {
 	b.startTick(t0.Add(45 * time.Second))
 	if !b.allow(t0.Add(45 * time.Second)) {
 		t.Error("still refused once Retry-After passed")
+	}
+}
+
+func TestPollerStaysUnderTheRateLimitGitLabAnnounces(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		// headers: GitLab 18.6+ sends RateLimit-* on every response; older
+		// versions only with a 429.
+		headers bool
+		// throttledWindows is how many one-minute windows may see a 429.
+		throttledWindows int
+	}{
+		{"announced on every response: never a 429", true, 0},
+		// Learning the limit, and learning that it dropped, each cost one
+		// minute with a 429.
+		{"announced only with a 429: a throttled minute for each new limit", false, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, passingJobs)
+			h.reconfigure(nil)
+			ids := fleet(t, h, 150)
+			for _, pid := range ids[:10] {
+				h.sim.Advance(pid, h.sim.CreatePipeline(pid, "main", "push", 1)) // running: hot
+			}
+			limit := 60
+			h.sim.SetRateLimit(simulator.RateLimit{Limit: limit, HeadersOnSuccess: tc.headers})
+			h.sim.ResetRequests()
+			// 12 minutes at 15 s ticks, the windows aligned with GitLab's
+			// (the clock starts on a minute). Between ticks people's
+			// commands make 4 requests through the same token, and the
+			// limit drops to 40 a minute after 6 minutes.
+			var perWindow []int
+			throttled := 0
+			prev := 0
+			for i := 0; i < 48; i++ {
+				if i == 24 {
+					limit = 40
+					h.sim.SetRateLimit(simulator.RateLimit{Limit: limit, HeadersOnSuccess: tc.headers})
+				}
+				_ = h.tick() // a 429 is an error, and is what this test counts
+				for k := 0; k < 4; k++ {
+					_, _ = h.gl.Project(ctx, "group/app")
+				}
+				h.clock.Add(tick15)
+				if i%4 == 3 {
+					reqs := h.sim.Requests()
+					n, over := len(reqs)-prev, 0
+					for _, r := range reqs[prev:] {
+						if r.Status == http.StatusTooManyRequests {
+							over++
+						}
+					}
+					prev = len(reqs)
+					perWindow = append(perWindow, n)
+					if over > 0 {
+						throttled++
+					}
+					if over == 0 && n > limit {
+						t.Errorf("minute %d: %d requests, over the limit of %d", i/4, n, limit)
+					}
+				}
+			}
+			if throttled > tc.throttledWindows {
+				t.Errorf("%d minutes saw a 429, want at most %d; requests per minute %v", throttled, tc.throttledWindows, perWindow)
+			}
+			// It polled as much as its share allows: the hot projects every
+			// tick and the quiet ones in turn.
+			polls := 0
+			for _, pid := range ids {
+				polls += lists(h, pid)
+			}
+			if polls < 150 {
+				t.Errorf("only %d polls in 12 minutes; requests per minute %v", polls, perWindow)
+			}
+			t.Logf("requests per minute %v, %d polls", perWindow, polls)
+		})
 	}
 }
