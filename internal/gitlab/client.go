@@ -85,6 +85,9 @@ type Client struct {
 	// now and sleep are the clock; tests replace them.
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
+
+	// rate counts requests and keeps GitLab's RateLimit-* (ratelimit.go).
+	rate *rateState
 }
 
 // New builds a Client from cfg. It does no I/O.
@@ -100,6 +103,7 @@ func New(cfg Config) (*Client, error) {
 		backoff:        defaultBackoff,
 		now:            time.Now,
 		sleep:          sleepCtx,
+		rate:           &rateState{},
 	}
 	if c.maxWait <= 0 {
 		c.maxWait = defaultMaxWait
@@ -123,6 +127,7 @@ func New(cfg Config) (*Client, error) {
 		t.ResponseHeaderTimeout = defaultHeaderTimeout
 		transport = t
 	}
+	transport = rateTransport{next: transport, state: c.rate}
 	if cfg.Observe != nil {
 		transport = observeTransport{next: transport, observe: cfg.Observe}
 	}

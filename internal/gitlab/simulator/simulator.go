@@ -5,7 +5,10 @@
 // Who may do what follows GitLab too: administrators and Sudo, blocked
 // users and token scopes (identity.go), project visibility and public
 // pipelines (visibility.go), protected branches (protected_branches.go),
-// and GitLab's OAuth 2 provider under /oauth (oauth.go).
+// and GitLab's OAuth 2 provider under /oauth (oauth.go). Projects keep
+// last_activity_at as GitLab's events move it (activity.go), and
+// SetRateLimit counts requests as GitLab's authenticated API throttle does
+// (ratelimit.go).
 //
 // It is written from GitLab's API documentation (doc/api/pipelines.md,
 // jobs.md, projects.md, users.md) and the fixtures in shared/fixtures, not
@@ -208,6 +211,10 @@ type project struct {
 	nextIID   int64
 	stages    []string
 	pipelines []*pipeline // ascending id
+
+	// lastActivityAt is last_activity_at: created_at, then moved by events
+	// at most once an hour (activity.go).
+	lastActivityAt time.Time
 }
 
 type pipeline struct {
@@ -273,6 +280,7 @@ type Server struct {
 	failStatus int
 	failRetry  time.Duration
 	fault      func(r *http.Request) (int, time.Duration, bool)
+	throttle   throttleState // API rate limit (ratelimit.go)
 
 	ci ciState // triggers, CI/CD variables, groups (ci.go)
 
@@ -376,6 +384,7 @@ func (s *Server) AddProject(p Project) Project {
 		}
 	}
 	pr := &project{Project: p, createdAt: s.clock()}
+	pr.lastActivityAt = pr.createdAt
 	for _, j := range p.Jobs {
 		if !contains(pr.stages, j.Stage) {
 			pr.stages = append(pr.stages, j.Stage)
@@ -385,6 +394,7 @@ func (s *Server) AddProject(p Project) Project {
 		delete(s.byPath, strings.ToLower(old.Path))
 		pr.pipelines = old.pipelines
 		pr.nextIID = old.nextIID
+		pr.createdAt, pr.lastActivityAt = old.createdAt, old.lastActivityAt
 	}
 	s.projects[p.ID] = pr
 	s.byPath[strings.ToLower(p.Path)] = pr

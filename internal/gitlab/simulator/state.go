@@ -181,6 +181,7 @@ func (s *Server) createPipeline(pr *project, ref, source string, userID int64, v
 	if source == "" {
 		source = "api"
 	}
+	s.pipelineEvent(pr, source)
 	now := s.clock()
 	s.nextPipe++
 	pr.nextIID++
