@@ -24,6 +24,7 @@ var migrations = []migration{
 	{version: 2, name: "subscriptions", up: migrateSubscriptions},
 	{version: 3, name: "live unfurls", up: migrateUnfurls},
 	{version: 4, name: "app home", up: migrateHomes},
+	{version: 5, name: "account links", up: migrateLinks},
 }
 
 func migrateV1(tx *bolt.Tx) error {
