@@ -159,3 +159,18 @@ func personUnauthorized(err error, a identity.Actor) error {
 	}
 	return err
 }
+
+// identityRefusal is the audit result of a command refused for want of a
+// GitLab identity.
+func identityRefusal(err error) string {
+	var refused *identity.RefusedError
+	switch {
+	case errors.Is(err, identity.ErrNotLinked):
+		return "refused: no linked GitLab account"
+	case errors.Is(err, identity.ErrLinkRevoked):
+		return "refused: GitLab no longer accepts the linked account"
+	case errors.As(err, &refused):
+		return "refused: " + oneLine(refused.Msg)
+	}
+	return "refused"
+}

@@ -298,7 +298,7 @@ func (r *Router) dispatch(ctx context.Context, req slackapp.Request, edit func(*
 		// Nothing runs without a GitLab identity: no GitLab call is made.
 		if reply, ok := r.identityReply(ctx, req, err); ok {
 			r.observe(cmd.Name, "no_identity")
-			r.audit(log, call, "refused: "+oneLine(reply.Text))
+			r.audit(log, call, identityRefusal(err))
 			return reply
 		}
 		return r.renderError(log, ref, cmd, call, err)
@@ -318,7 +318,7 @@ func (r *Router) dispatch(ctx context.Context, req slackapp.Request, edit func(*
 		if reply, ok := r.identityReply(ctx, req, err); ok {
 			// The link failed while the command ran (GitLab refused it).
 			r.observe(cmd.Name, "no_identity")
-			r.audit(log, call, "refused: "+oneLine(reply.Text))
+			r.audit(log, call, identityRefusal(err))
 			return reply
 		}
 		err = personUnauthorized(personNotFound(r.explainRefusal(ctx, call, err), call.Actor), call.Actor)
