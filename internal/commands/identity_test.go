@@ -3,8 +3,11 @@ package commands
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/slack-go/slack/slackevents"
 
 	"github.com/pipebot/pipebot/internal/gitlab/simulator"
 	"github.com/pipebot/pipebot/internal/identity"
@@ -304,5 +307,41 @@ func TestLogoutUnlinksAndRevokes(t *testing.T) {
 	}
 	if text := h.do(slackAlice, "logout"); !strings.Contains(text, "no linked GitLab account") {
 		t.Errorf("second logout: %s", text)
+	}
+}
+
+// linkShared is a link_shared event from user with links.
+func (h *idHarness) linkShared(user string, links ...string) {
+	ev := &slackevents.LinkSharedEvent{Type: "link_shared", User: user, Channel: chanID, MessageTimeStamp: "1700000000.000100"}
+	for _, l := range links {
+		ev.Links = append(ev.Links, slackevents.SharedLinks{Domain: "gitlab.example.com", URL: l})
+	}
+	h.router.Handle(context.Background(), slackapp.Request{Kind: slackapp.KindEvent, TeamID: idTeam,
+		Event: &slackevents.EventsAPIEvent{Type: slackevents.CallbackEvent, InnerEvent: slackevents.EventsAPIInnerEvent{Type: "link_shared", Data: ev}}})
+}
+
+func TestUnfurlsInLinkedModeReadAsThePastingPerson(t *testing.T) {
+	h := newIDHarness(t, identity.ModeLinked)
+	protected := fmt.Sprintf("https://gitlab.example.com/group/protected/-/pipelines/%d", h.world[pProtected].failed)
+	private := fmt.Sprintf("https://gitlab.example.com/group/private/-/pipelines/%d", h.world[pPrivate].failed)
+
+	h.linkShared(slackAlice, protected) // not linked yet: no preview, no GitLab call
+	if n := len(h.fake.CallsOf("chat.unfurl")); n != 0 || len(h.sim.Requests()) != 0 {
+		t.Fatalf("unlinked: %d unfurls, %d GitLab requests", n, len(h.sim.Requests()))
+	}
+	h.link(slackAlice, glAlice)
+	h.sim.ResetRequests()
+	h.linkShared(slackAlice, private, protected)
+	calls := h.fake.CallsOf("chat.unfurl")
+	if len(calls) != 1 {
+		t.Fatalf("%d chat.unfurl calls", len(calls))
+	}
+	if body, _ := url.QueryUnescape(calls[0].Body); !strings.Contains(body, "group/protected") || strings.Contains(body, "group/private") {
+		t.Errorf("alice's unfurl shows what she can't see, or not what she can: %s", body)
+	}
+	for _, r := range h.sim.Requests() {
+		if r.ActingUserID != glAlice || r.Credential != simulator.CredentialOAuth {
+			t.Errorf("unfurl read %s %s as %d (%s)", r.Method, r.Path, r.ActingUserID, r.Credential)
+		}
 	}
 }
