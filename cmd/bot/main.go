@@ -27,6 +27,7 @@ import (
 	"github.com/pipebot/pipebot/internal/commands"
 	"github.com/pipebot/pipebot/internal/gitlab"
 	"github.com/pipebot/pipebot/internal/gitlab/simulator"
+	"github.com/pipebot/pipebot/internal/identity"
 	"github.com/pipebot/pipebot/internal/metrics"
 	"github.com/pipebot/pipebot/internal/notify"
 	"github.com/pipebot/pipebot/internal/slackapp"
@@ -99,6 +100,8 @@ type app struct {
 	router  *commands.Router
 	pool    *slackapp.Pool
 	metrics *metrics.Metrics
+	// identity says who acts in GitLab for each person (identity_wire.go).
+	identity *identity.Service
 }
 
 type wiring struct {
@@ -147,18 +150,23 @@ func wire(w wiring) (*app, error) {
 	if err != nil {
 		role = commands.RoleViewer
 	}
+	ids, err := newIdentity(w, gl, store, poster)
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
 	router = commands.New(commands.Deps{
 		GitLab: gl, Watcher: watcher, Subs: watcher, Slack: poster, Store: store,
 		Uploads: poster, Unfurls: poster, LiveUnfurls: watcher, Spool: spool, MaxUpload: w.cfg.MaxUpload,
 		Admins: w.cfg.Admins, DefaultRole: role, GitLabHosts: w.gitlabHosts, Logger: w.log, OnCommand: w.metrics.CommandDone,
-		HomeCoalesce: w.homeCoalesce,
+		HomeCoalesce: w.homeCoalesce, Identities: ids,
 	})
 	pool := slackapp.NewPool(slackapp.PoolConfig{
 		Logger:  w.log,
 		Observe: func(k slackapp.Kind, result string) { w.metrics.SlackDelivery(k.String(), result) },
 		Once:    slackOnce(store, w.log),
 	}, router)
-	return &app{store: store, gitlab: gl, slack: poster, watcher: watcher, router: router, pool: pool, metrics: w.metrics}, nil
+	return &app{store: store, gitlab: gl, slack: poster, watcher: watcher, router: router, pool: pool, metrics: w.metrics, identity: ids}, nil
 }
 
 // slackDedupeTTL is how long a Slack delivery's keys are remembered: far
@@ -196,6 +204,9 @@ func serve(ctx context.Context, stderr io.Writer) error {
 		return err
 	}
 	defer a.store.Close()
+	if err := startIdentity(ctx, a, log); err != nil {
+		return err
+	}
 
 	// Work in flight finishes on shutdown: the pool and the watcher run on
 	// their own context, cancelled only after intake has stopped and the
@@ -215,6 +226,7 @@ func serve(ctx context.Context, stderr io.Writer) error {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", ready.serve)
 	mux.Handle("GET /metrics", m.Handler())
+	mountIdentity(mux, a)
 	if cfg.GitLabWebhookSecret != "" {
 		hook := notify.NewWebhook(notify.WebhookConfig{
 			Secret: cfg.GitLabWebhookSecret, Watcher: a.watcher, Logger: log, Observe: m.WebhookReceived,
@@ -379,6 +391,11 @@ func chat(ctx context.Context, mode Mode, stdin io.Reader, stdout, stderr io.Wri
 	}
 	fake := slackfake.NewServer(slackfake.Options{BotToken: "xoxb-console"})
 	defer fake.Close()
+	if mode == ModeDemo {
+		if err := demoIdentity(os.Getenv, &cfg, &gitlabToken, fake, user); err != nil {
+			return err
+		}
+	}
 
 	dir, err := os.MkdirTemp("", "pipebot-chat-")
 	if err != nil {
@@ -406,6 +423,11 @@ func chat(ctx context.Context, mode Mode, stdin io.Reader, stdout, stderr io.Wri
 			return fmt.Errorf("set demo channel project: %w", err)
 		}
 	}
+	stopLogin, err := serveDemoLogin(a, log)
+	if err != nil {
+		return err
+	}
+	defer stopLogin()
 	a.pool.Start(ctx)
 	defer a.pool.Stop()
 	go a.watcher.Run(ctx)
@@ -421,7 +443,10 @@ func chat(ctx context.Context, mode Mode, stdin io.Reader, stdout, stderr io.Wri
 		if mode == ModeConsole {
 			what = gitlabURL
 		}
-		fmt.Fprintf(stdout, "pipebot %s — chatting with %s.\nType /ci help, /ci pipelines, /ci run main …; !N clicks button N; quit to leave.\n", mode, what)
+		fmt.Fprintf(stdout, "pipebot %s — chatting with %s.\nType /ci help, /ci pipelines, /ci run main, /ci whoami …; !N clicks button N; quit to leave.\n", mode, what)
+		if mode == ModeDemo {
+			fmt.Fprint(stdout, demoIdentityHint(cfg.Identity))
+		}
 	}
 	return slackapp.RunConsole(ctx, slackapp.ConsoleConfig{
 		In: stdin, Out: stdout, Fake: fake, Pool: a.pool, UserID: user, ChannelID: channel, Prompt: prompt,
