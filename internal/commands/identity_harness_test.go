@@ -48,7 +48,7 @@ var idProjects = map[int64]string{pPublic: "group/public", pPrivate: "group/priv
 type idWorld struct{ failed, running, manualJob, logJob int64 }
 
 type idHarness struct {
-	t      *testing.T
+	t      testing.TB
 	mode   identity.Mode
 	sim    *simulator.Server
 	glURL  string
@@ -60,7 +60,7 @@ type idHarness struct {
 	world  map[int64]idWorld
 }
 
-func newIDHarness(t *testing.T, mode identity.Mode) *idHarness {
+func newIDHarness(t testing.TB, mode identity.Mode) *idHarness {
 	t.Helper()
 	sim := simulator.New(simulator.Options{})
 	sim.AddUser(simulator.User{ID: 1, Username: "pipebot", IsAdmin: true}, idBotToken)
@@ -98,7 +98,7 @@ func newIDHarness(t *testing.T, mode identity.Mode) *idHarness {
 		sim.AddVariable(id, simulator.VariableSpec{Key: "DEPLOY_KEY", Value: "v"})
 		world[id] = w
 	}
-	gsrv := httptest.NewServer(sim)
+	gsrv := httptest.NewServer(tallying(mode, sim))
 	t.Cleanup(gsrv.Close)
 	bot, err := gitlab.New(gitlab.Config{BaseURL: gsrv.URL, Token: idBotToken, MaxWait: 10 * time.Millisecond})
 	if err != nil {
@@ -180,7 +180,7 @@ func (h *idHarness) link(user string, gl int64) {
 
 // loginAs follows a login URL in a cookie-keeping client, approves on the
 // simulator's page as GitLab user gl, and checks pipebot's success page.
-func loginAs(t *testing.T, sim *simulator.Server, loginURL string, gl int64) {
+func loginAs(t testing.TB, sim *simulator.Server, loginURL string, gl int64) {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}

@@ -34,7 +34,7 @@ const (
 // OAuth application whose redirect URI is the rig's pipebot server, a bbolt
 // file, and the Slack fake.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	sim    *simulator.Server
 	glURL  string
 	bot    *gitlab.Client
@@ -48,7 +48,7 @@ type rig struct {
 	notify []string
 }
 
-func newRig(t *testing.T, mode Mode) *rig {
+func newRig(t testing.TB, mode Mode) *rig {
 	t.Helper()
 	sim := simulator.New(simulator.Options{})
 	sim.AddUser(simulator.User{ID: 1, Username: "pipebot", IsAdmin: true}, botToken)
@@ -110,7 +110,7 @@ func testKey(b byte) []byte {
 
 // browser is an HTTP client with cookies that follows redirects, like a
 // person's browser.
-func browser(t *testing.T) *http.Client {
+func browser(t testing.TB) *http.Client {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +124,7 @@ type webPage struct {
 	url    *url.URL
 }
 
-func get(t *testing.T, c *http.Client, u string) webPage {
+func get(t testing.TB, c *http.Client, u string) webPage {
 	t.Helper()
 	resp, err := c.Get(u)
 	if err != nil {
@@ -137,7 +137,7 @@ func get(t *testing.T, c *http.Client, u string) webPage {
 
 // approve submits the simulator's approval page (already loaded in p) the
 // way its form does.
-func approve(t *testing.T, c *http.Client, p webPage, decision string) webPage {
+func approve(t testing.TB, c *http.Client, p webPage, decision string) webPage {
 	t.Helper()
 	if p.status != http.StatusOK || !strings.Contains(p.body, "Authorize") {
 		t.Fatalf("not the approval page: %d %s", p.status, p.body)
