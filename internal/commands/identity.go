@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/slack-go/slack"
 
@@ -133,9 +134,10 @@ func whoActs(a identity.Actor) string {
 	return "pipebot's GitLab token"
 }
 
-// personNotFound rewords "not found" for a person acting as themselves:
-// GitLab answers 404 for a private project they cannot see, even when
-// pipebot's own token could.
+// personNotFound rewords, for a person acting as themselves, what the
+// handlers say about pipebot's own GitLab user: GitLab answered about the
+// person (a 404 for a private project they cannot see, even when
+// pipebot's token could), so the sentence names them.
 func personNotFound(err error, a identity.Actor) error {
 	if !a.Person() {
 		return err
@@ -143,6 +145,16 @@ func personNotFound(err error, a identity.Actor) error {
 	var nf *notFoundError
 	if errors.As(err, &nf) {
 		return userErrorf("I can't find %s (or you, @%s, can't see it in GitLab).", nf.what, notify.Escape(a.Username))
+	}
+	var ue *UserError
+	if errors.As(err, &ue) {
+		you := "your GitLab user @" + notify.Escape(a.Username)
+		msg := strings.NewReplacer(
+			"(or pipebot's GitLab token can't see it)", "(or you, @"+notify.Escape(a.Username)+", can't see it in GitLab)",
+			"pipebot's GitLab user", you,
+			"pipebot's token", you,
+		).Replace(ue.Msg)
+		return &UserError{Msg: msg, Usage: ue.Usage}
 	}
 	if errors.Is(err, gitlab.ErrNotFound) && userMessage(err) == notify.Escape(gitlab.UserMessage(err)) {
 		return userErrorf("GitLab: not found, or you (@%s) can't see it.", notify.Escape(a.Username))

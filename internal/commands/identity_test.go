@@ -345,3 +345,41 @@ func TestUnfurlsInLinkedModeReadAsThePastingPerson(t *testing.T) {
 		}
 	}
 }
+
+func TestSentencesNameThePersonNotPipebotsUser(t *testing.T) {
+	h := newIDHarness(t, identity.ModeSudo)
+	h.sim.AddSchedule(pProtected, simulator.Schedule{Description: "nightly", Ref: "main", Cron: "0 2 * * *", CronTimezone: "UTC", Active: true, OwnerID: glBob})
+	text := h.do(slackAlice, "schedule update group/protected 1 cron:\"0 3 * * *\"")
+	if strings.Contains(text, "pipebot's") || !strings.Contains(text, "@alice") {
+		t.Errorf("schedule refusal: %s", text)
+	}
+	if text := h.do(slackAlice, "schedule show group/private 1"); strings.Contains(text, "pipebot's") || !strings.Contains(text, "can't see it in GitLab") {
+		t.Errorf("private schedule: %s", text)
+	}
+}
+
+func TestTheAppHomeSaysWhoTheUserActsAs(t *testing.T) {
+	cases := []struct {
+		mode identity.Mode
+		link bool
+		want string
+	}{
+		{identity.ModeLinked, false, "you are not linked yet"},
+		{identity.ModeLinked, true, "linked as @alice"},
+		{identity.ModeSudo, false, "pipebot acts as you (@alice)"},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprint(c.mode, c.link), func(t *testing.T) {
+			h := newIDHarness(t, c.mode)
+			if c.link {
+				h.link(slackAlice, glAlice)
+			}
+			// A publish caused by the watcher carries no team.
+			h.router.publishHome(context.Background(), "", slackAlice, "")
+			view, ok := h.fake.HomeView(slackAlice)
+			if !ok || !strings.Contains(string(view), c.want) {
+				t.Errorf("home view lacks %q: %s", c.want, view)
+			}
+		})
+	}
+}

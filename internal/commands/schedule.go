@@ -412,8 +412,12 @@ func (r *Router) scheduleOwn(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, scheduleError(err, id, c.Project)
 	}
-	return TextReply("pipebot's GitLab user @%s now owns schedule #%d of %s; its pipelines run as that user.",
-		notify.Escape(s.Owner.Username), id, notify.Escape(c.Project)), nil
+	who := "pipebot's GitLab user"
+	if c.Actor.Person() {
+		who = "Your GitLab user"
+	}
+	return TextReply("%s @%s now owns schedule #%d of %s; its pipelines run as that user.",
+		who, notify.Escape(s.Owner.Username), id, notify.Escape(c.Project)), nil
 }
 
 func (r *Router) scheduleVarSet(ctx context.Context, c *Call) (Reply, error) {
