@@ -61,6 +61,9 @@ func (r *Router) bindIdentity(ctx context.Context, call *Call) error {
 		// help or role commands cost no Slack or GitLab look-up in sudo mode.
 		return nil
 	}
+	// sudo may ask Slack and GitLab who the user is: bounded like a command.
+	ctx, cancel := context.WithTimeout(ctx, r.deps.Timeout)
+	defer cancel()
 	a, gl, err := r.actorOf(ctx, call.Req)
 	if err != nil {
 		return err

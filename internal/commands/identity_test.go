@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -381,5 +383,35 @@ func TestTheAppHomeSaysWhoTheUserActsAs(t *testing.T) {
 				t.Errorf("home view lacks %q: %s", c.want, view)
 			}
 		})
+	}
+}
+
+// TestHandlersNeverPickAToken keeps pipebot's own client out of the
+// handlers: only the router's identity step (identity.go) may hand it out,
+// so a handler added later cannot run a person's command with pipebot's
+// token by calling r.deps.GitLab.
+func TestHandlersNeverPickAToken(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") || f == "identity.go" {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checked++
+		for i, line := range strings.Split(string(src), "\n") {
+			if strings.Contains(line, "deps.GitLab.") || strings.Contains(line, "deps.GitLab,") || strings.Contains(line, "deps.GitLab)") {
+				t.Errorf("%s:%d uses pipebot's client directly; use the call's c.GitLab (or r.actorOf): %s", f, i+1, strings.TrimSpace(line))
+			}
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("checked only %d files", checked)
 	}
 }
