@@ -28,6 +28,7 @@ import (
 	"github.com/pipebot/pipebot/internal/gitlab"
 	"github.com/pipebot/pipebot/internal/gitlab/simulator"
 	"github.com/pipebot/pipebot/internal/identity"
+	"github.com/pipebot/pipebot/internal/insights"
 	"github.com/pipebot/pipebot/internal/metrics"
 	"github.com/pipebot/pipebot/internal/notify"
 	"github.com/pipebot/pipebot/internal/slackapp"
@@ -102,6 +103,9 @@ type app struct {
 	metrics *metrics.Metrics
 	// identity says who acts in GitLab for each person (identity_wire.go).
 	identity *identity.Service
+	// digests posts the channels' CI digests (insights.Runner); on a
+	// shared database only the leader should run it.
+	digests *insights.Runner
 }
 
 type wiring struct {
@@ -114,6 +118,8 @@ type wiring struct {
 	metrics     *metrics.Metrics
 	// homeCoalesce overrides the App Home's re-publish spacing (tests).
 	homeCoalesce time.Duration
+	// chartDir, when set, keeps every stats chart there too (demo).
+	chartDir string
 }
 
 func wire(w wiring) (*app, error) {
@@ -160,14 +166,20 @@ func wire(w wiring) (*app, error) {
 		Uploads: poster, Unfurls: poster, LiveUnfurls: watcher, Spool: spool, MaxUpload: w.cfg.MaxUpload,
 		Admins: w.cfg.Admins, DefaultRole: role, GitLabHosts: w.gitlabHosts, Logger: w.log, OnCommand: w.metrics.CommandDone,
 		HomeCoalesce: w.homeCoalesce, Identities: ids,
+		Insights: insights.NewBuilder(insights.Config{GitLab: gl, Store: store, Logger: w.log}), ChartDir: w.chartDir,
 	})
+	digests := insights.NewRunner(insights.RunnerConfig{Store: store, Post: router.PostDigest, Logger: w.log})
 	pool := slackapp.NewPool(slackapp.PoolConfig{
 		Logger:  w.log,
 		Observe: func(k slackapp.Kind, result string) { w.metrics.SlackDelivery(k.String(), result) },
 		Once:    slackOnce(store, w.log),
 	}, router)
-	return &app{store: store, gitlab: gl, slack: poster, watcher: watcher, router: router, pool: pool, metrics: w.metrics, identity: ids}, nil
+	return &app{store: store, gitlab: gl, slack: poster, watcher: watcher, router: router, pool: pool, metrics: w.metrics,
+		digests: digests, identity: ids}, nil
 }
+
+// demoHistoryDays is how much CI history demo/webapp has for /ci stats.
+const demoHistoryDays = 30
 
 // slackDedupeTTL is how long a Slack delivery's keys are remembered: far
 // longer than Slack keeps retrying (events for about an hour), and pruned
@@ -215,8 +227,9 @@ func serve(ctx context.Context, stderr io.Writer) error {
 	defer stopWork()
 	a.pool.Start(work)
 	var bg sync.WaitGroup
-	bg.Add(2)
+	bg.Add(3)
 	go func() { defer bg.Done(); a.watcher.Run(work) }()
+	go func() { defer bg.Done(); a.digests.Run(work) }()
 	go func() { defer bg.Done(); housekeeping(work, a, log) }()
 
 	ready := &readiness{}
@@ -382,7 +395,7 @@ func chat(ctx context.Context, mode Mode, stdin io.Reader, stdout, stderr io.Wri
 	const user, channel = "U0DEMO", "C0DEMO"
 	gitlabURL, gitlabToken := cfg.GitLabURL, cfg.GitLabToken
 	if mode == ModeDemo {
-		sim := simulator.NewDemo(simulator.Options{})
+		sim := simulator.NewDemoWithHistory(simulator.Options{}, demoHistoryDays)
 		srv := httptest.NewServer(sim)
 		defer srv.Close()
 		go sim.AutoAdvance(ctx, 2*time.Second)
@@ -410,7 +423,12 @@ func chat(ctx context.Context, mode Mode, stdin io.Reader, stdout, stderr io.Wri
 	if mode == ModeDemo {
 		hosts = append(hosts, hostOf(simulator.DefaultWebBaseURL))
 	}
-	a, err := wire(wiring{cfg: cfg, log: log, slackAPI: api, gitlabURL: gitlabURL, gitlabToken: gitlabToken, gitlabHosts: hosts})
+	w := wiring{cfg: cfg, log: log, slackAPI: api, gitlabURL: gitlabURL, gitlabToken: gitlabToken, gitlabHosts: hosts}
+	if mode == ModeDemo {
+		// Charts outlive the chat's temp dir, so a person can open them.
+		w.chartDir = filepath.Join(os.TempDir(), "pipebot-demo-charts")
+	}
+	a, err := wire(w)
 	if err != nil {
 		return err
 	}
@@ -431,6 +449,7 @@ func chat(ctx context.Context, mode Mode, stdin io.Reader, stdout, stderr io.Wri
 	a.pool.Start(ctx)
 	defer a.pool.Stop()
 	go a.watcher.Run(ctx)
+	go a.digests.Run(ctx)
 
 	prompt := false
 	if f, ok := stdin.(*os.File); ok {

@@ -66,6 +66,7 @@ type Command struct {
 	MinArgs, MaxArgs int
 	Options          []string // allowed option names
 	Vars             bool     // accepts KEY=value
+	Inputs           bool     // accepts input:NAME=value (CI/CD inputs)
 	Mutating         bool     // written to the audit log
 	// NoLink: the command is about pipebot itself and runs without a
 	// GitLab identity (Call.GitLab is nil then in linked and sudo modes).
@@ -89,6 +90,7 @@ type Call struct {
 	Args    []string
 	Opts    map[string]string
 	Vars    []lexVar
+	Inputs  []lexInput
 	Text    string // the command as typed, normalised
 	// GitLab is the client of whoever acts in GitLab for this user (the
 	// router resolves it: pipebot's token, the user's linked account, or

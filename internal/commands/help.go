@@ -18,6 +18,8 @@ func (r *Router) table() []*Command {
 	cmds = append(cmds, r.jobCommands()...)
 	cmds = append(cmds, r.adminCommands()...)
 	cmds = append(cmds, r.subscribeCommands()...)
+	cmds = append(cmds, r.statsCommands()...)
+	cmds = append(cmds, r.digestCommands()...)
 	cmds = append(cmds, r.identityCommands()...)
 	cmds = append(cmds, &Command{
 		Name: "help", Args: "[noun]", Summary: "What pipebot can do; `help pipeline` for one topic.",

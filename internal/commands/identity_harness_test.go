@@ -18,6 +18,7 @@ import (
 	"github.com/pipebot/pipebot/internal/gitlab"
 	"github.com/pipebot/pipebot/internal/gitlab/simulator"
 	"github.com/pipebot/pipebot/internal/identity"
+	"github.com/pipebot/pipebot/internal/insights"
 	"github.com/pipebot/pipebot/internal/notify"
 	"github.com/pipebot/pipebot/internal/slackapp"
 	"github.com/pipebot/pipebot/internal/slackapp/slackfake"
@@ -135,6 +136,7 @@ func newIDHarness(t testing.TB, mode identity.Mode) *idHarness {
 		t.Fatal(err)
 	}
 	h.router = New(Deps{GitLab: bot, Watcher: w, Subs: w, Slack: poster, Unfurls: poster, Store: st, Identities: h.svc,
+		Insights: insights.NewBuilder(insights.Config{GitLab: bot, Store: st}), ChartDir: t.TempDir(),
 		Admins: []string{slackAlice, slackBob, slackCarol}, Logger: zerolog.Nop()})
 	return h
 }

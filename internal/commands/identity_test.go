@@ -415,3 +415,26 @@ func TestHandlersNeverPickAToken(t *testing.T) {
 		t.Fatalf("checked only %d files", checked)
 	}
 }
+
+func TestStatsAndDigestsReadAsThePerson(t *testing.T) {
+	h := newIDHarness(t, identity.ModeLinked)
+	h.link(slackAlice, glAlice)
+	h.link(slackBob, glBob)
+	h.fake.JoinChannel(chanID)
+	if text := h.do(slackAlice, "stats group/private chart:no"); !strings.Contains(text, "can't see it in GitLab") {
+		t.Errorf("alice's stats of a private project: %s", text)
+	}
+	if text := h.do(slackAlice, `digest group/private cron:"0 9 * * 1"`); !strings.Contains(text, "can't see it in GitLab") {
+		t.Errorf("alice's digest of a private project: %s", text)
+	}
+	if text := h.do(slackBob, `digest group/private cron:"0 9 * * 1"`); outcome(text) != "ok" {
+		t.Errorf("bob's digest: %s", text)
+	}
+	h.do(slackBob, "stats group/private chart:no")
+	if n := h.sim.CountCalls(idBotToken); n != 0 {
+		t.Errorf("%d GitLab calls with pipebot's token for people's stats and digests", n)
+	}
+	if text := h.do(slackAlice, "digests"); strings.Contains(text, ":warning:") {
+		t.Errorf("digests needs no link: %s", text)
+	}
+}

@@ -21,7 +21,7 @@ type jobAPI interface {
 	PipelineJobs(ctx context.Context, project string, id int64, opt gitlab.ListJobsOptions) ([]gitlab.Job, error)
 	RetryJob(ctx context.Context, project string, id int64) (gitlab.Job, error)
 	CancelJob(ctx context.Context, project string, id int64) (gitlab.Job, error)
-	PlayJob(ctx context.Context, project string, id int64, vars []gitlab.Variable) (gitlab.Job, error)
+	PlayJob(ctx context.Context, project string, id int64, vars []gitlab.Variable, inputs []gitlab.Input) (gitlab.Job, error)
 	EraseJob(ctx context.Context, project string, id int64) (gitlab.Job, error)
 	KeepArtifacts(ctx context.Context, project string, id int64) (gitlab.Job, error)
 	JobTrace(ctx context.Context, project string, id int64, w io.Writer, max int64) (int64, error)
@@ -102,10 +102,10 @@ func (r *Router) jobCommands() []*Command {
 			Run: r.jobCancel,
 		},
 		{
-			Name: "job play", Args: "[project] <id> [KEY=value…]",
-			Summary:  "Run a manual job (with job variables) and watch its pipeline here.",
-			Examples: []string{"job play group/app 7", "job play group/app 7 DEPLOY_ZONE=us-west1"},
-			Role:     RoleOperator, Project: true, MinArgs: 1, MaxArgs: 1, IDFrom: "job", Vars: true, Mutating: true,
+			Name: "job play", Args: "[project] <id> [KEY=value…] [input:NAME=value…]",
+			Summary:  "Run a manual job (with job variables and job inputs) and watch its pipeline here.",
+			Examples: []string{"job play group/app 7", "job play group/app 7 DEPLOY_ZONE=us-west1", "job play group/app 7 input:target=eu"},
+			Role:     RoleOperator, Project: true, MinArgs: 1, MaxArgs: 1, IDFrom: "job", Vars: true, Inputs: true, Mutating: true,
 			Run: r.jobPlay,
 		},
 		{
@@ -377,7 +377,7 @@ func (r *Router) jobPlay(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	j, err := c.GitLab.PlayJob(ctx, proj.Path, id, gitlabVars(c.Vars))
+	j, err := c.GitLab.PlayJob(ctx, proj.Path, id, gitlabVars(c.Vars), gitlabInputs(c.Inputs))
 	if err != nil {
 		return Reply{}, notFound(err, "job #%d in %s", id, proj.Path)
 	}

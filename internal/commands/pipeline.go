@@ -38,10 +38,11 @@ func (r *Router) pipelineCommands() []*Command {
 			Run: r.pipelineShow,
 		},
 		{
-			Name: "pipeline run", Aliases: []string{"run"}, Args: "[project] <ref> [KEY=value…]",
-			Summary:  "Start a pipeline on a branch or tag and watch it here.",
-			Examples: []string{"pipeline run group/app main", "run group/app release/1.2 DEPLOY_ZONE=us-west1"},
-			Role:     RoleOperator, Project: true, MinArgs: 1, MaxArgs: 1, Vars: true, Mutating: true,
+			Name: "pipeline run", Aliases: []string{"run"}, Args: "[project] <ref> [KEY=value…] [input:NAME=value…]",
+			Summary: "Start a pipeline on a branch or tag and watch it here.",
+			Examples: []string{"pipeline run group/app main", "run group/app release/1.2 DEPLOY_ZONE=us-west1",
+				"run group/app main input:environment=staging input:replicas=3"},
+			Role: RoleOperator, Project: true, MinArgs: 1, MaxArgs: 1, Vars: true, Inputs: true, Mutating: true,
 			Run: r.pipelineRun,
 		},
 		{
@@ -241,13 +242,26 @@ func gitlabVars(vars []lexVar) []gitlab.Variable {
 	return out
 }
 
+// gitlabInputs types each input:NAME=value as DESIGN §2 says: a number or
+// true/false is sent as such, anything else as a string.
+func gitlabInputs(inputs []lexInput) []gitlab.Input {
+	if len(inputs) == 0 {
+		return nil
+	}
+	out := make([]gitlab.Input, 0, len(inputs))
+	for _, in := range inputs {
+		out = append(out, gitlab.TypedInput(in.Name, in.Value))
+	}
+	return out
+}
+
 func (r *Router) pipelineRun(ctx context.Context, c *Call) (Reply, error) {
 	ref := c.Arg(0)
 	proj, err := r.project(ctx, c.GitLab, c.Project)
 	if err != nil {
 		return Reply{}, err
 	}
-	p, err := c.GitLab.CreatePipeline(ctx, proj.Path, ref, gitlabVars(c.Vars))
+	p, err := c.GitLab.CreatePipeline(ctx, proj.Path, ref, gitlabVars(c.Vars), gitlabInputs(c.Inputs))
 	if err != nil {
 		return Reply{}, fmt.Errorf("create pipeline on %s in %s: %w", ref, proj.Path, err)
 	}

@@ -34,7 +34,7 @@ type pipelineAPI interface {
 	Project(ctx context.Context, project string) (gitlab.Project, error)
 	Pipelines(ctx context.Context, project string, opt gitlab.ListPipelinesOptions) ([]gitlab.Pipeline, error)
 	Pipeline(ctx context.Context, project string, id int64) (gitlab.Pipeline, error)
-	CreatePipeline(ctx context.Context, project, ref string, vars []gitlab.Variable) (gitlab.Pipeline, error)
+	CreatePipeline(ctx context.Context, project, ref string, vars []gitlab.Variable, inputs []gitlab.Input) (gitlab.Pipeline, error)
 	RetryPipeline(ctx context.Context, project string, id int64) (gitlab.Pipeline, error)
 	CancelPipeline(ctx context.Context, project string, id int64) (gitlab.Pipeline, error)
 	DeletePipeline(ctx context.Context, project string, id int64) error
@@ -118,6 +118,12 @@ type Deps struct {
 	// HomeCoalesce is the least time between two publishes of one user's
 	// App Home caused by pipeline changes; 0 is DefaultHomeCoalesce.
 	HomeCoalesce time.Duration
+
+	// Insights builds CI reports for stats and digests (stats.go); nil
+	// disables them. ChartDir, when set, also keeps each chart there as a
+	// file (demo prints where).
+	Insights reportBuilder
+	ChartDir string
 }
 
 // Router parses commands, checks roles and arguments, runs handlers and

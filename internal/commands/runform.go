@@ -285,8 +285,13 @@ func runFormCommand(v *slack.View) (string, map[string]string) {
 	for i, line := range lines(formValue(v, blockRunInputs)) {
 		name, value, ok := strings.Cut(line, "=")
 		name = strings.TrimSpace(name)
-		if !ok || !lexIsVarKey(strings.ReplaceAll(name, "-", "_")) || seenIn[name] {
-			errs[blockRunInputs] = fmt.Sprintf("Line %d is not NAME=value, or repeats a name.", i+1)
+		switch {
+		case !ok || !lexIsInputName(name):
+			errs[blockRunInputs] = fmt.Sprintf("Line %d is not NAME=value (a name is letters, digits, - and _).", i+1)
+		case seenIn[name]:
+			errs[blockRunInputs] = fmt.Sprintf("Line %d: %s is given more than once.", i+1, name)
+		}
+		if errs[blockRunInputs] != "" {
 			break
 		}
 		seenIn[name] = true

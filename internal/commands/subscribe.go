@@ -94,7 +94,7 @@ func (r *Router) subscribe(ctx context.Context, c *Call) (Reply, error) {
 	if project != "" {
 		c.Project = project
 	}
-	if err := r.canRead(ctx, c, project, group); err != nil {
+	if err := r.canRead(ctx, c, project, group, "subscribe this channel to it"); err != nil {
 		return Reply{}, err
 	}
 	sub, err := subs.Subscribe(ctx, notify.SubscribeRequest{
@@ -194,7 +194,7 @@ var _ groupReader = (*gitlab.Client)(nil)
 // or group they subscribe the channel to: pipebot's token must not route a
 // private project's events into a channel for someone who cannot see it.
 // With pipebot's own token the watcher's look-up is the check.
-func (r *Router) canRead(ctx context.Context, c *Call, project, group string) error {
+func (r *Router) canRead(ctx context.Context, c *Call, project, group, purpose string) error {
 	if !c.Actor.Person() {
 		return nil
 	}
@@ -206,7 +206,7 @@ func (r *Router) canRead(ctx context.Context, c *Call, project, group string) er
 		}
 		if _, err := gr.Group(ctx, group); err != nil {
 			if errors.Is(err, gitlab.ErrNotFound) || errors.Is(err, gitlab.ErrForbidden) {
-				return userErrorf("You (@%s) can't see group `%s` in GitLab, so you can't subscribe this channel to it.", who, notify.Escape(group))
+				return userErrorf("You (@%s) can't see group `%s` in GitLab, so you can't %s.", who, notify.Escape(group), purpose)
 			}
 			return fmt.Errorf("check group %s as %s: %w", group, c.Actor, err)
 		}
@@ -214,7 +214,7 @@ func (r *Router) canRead(ctx context.Context, c *Call, project, group string) er
 	}
 	if _, err := c.GitLab.Project(ctx, project); err != nil {
 		if errors.Is(err, gitlab.ErrNotFound) || errors.Is(err, gitlab.ErrForbidden) {
-			return userErrorf("You (@%s) can't see project `%s` in GitLab, so you can't subscribe this channel to it.", who, notify.Escape(project))
+			return userErrorf("You (@%s) can't see project `%s` in GitLab, so you can't %s.", who, notify.Escape(project), purpose)
 		}
 		return fmt.Errorf("check project %s as %s: %w", project, c.Actor, err)
 	}
@@ -222,7 +222,7 @@ func (r *Router) canRead(ctx context.Context, c *Call, project, group string) er
 	// non-member of a public project without public pipelines).
 	if _, err := c.GitLab.Pipelines(ctx, project, gitlab.ListPipelinesOptions{Limit: 1}); err != nil {
 		if errors.Is(err, gitlab.ErrNotFound) || errors.Is(err, gitlab.ErrForbidden) {
-			return userErrorf("You (@%s) can't see the pipelines of `%s` in GitLab, so you can't subscribe this channel to them.", who, notify.Escape(project))
+			return userErrorf("You (@%s) can't see the pipelines of `%s` in GitLab, so you can't %s.", who, notify.Escape(project), purpose)
 		}
 		return fmt.Errorf("check pipelines of %s as %s: %w", project, c.Actor, err)
 	}

@@ -109,6 +109,9 @@ type ListPipelinesOptions struct {
 	OrderBy, Sort string
 	// UpdatedAfter, when not zero, returns only pipelines updated after it.
 	UpdatedAfter time.Time
+	// CreatedAfter and CreatedBefore, when not zero, bound created_at
+	// (GitLab's created_after/created_before, both inclusive).
+	CreatedAfter, CreatedBefore time.Time
 	// Limit is the most pipelines returned; 0 means 20.
 	Limit int
 }

@@ -157,7 +157,7 @@ func (s *Server) CreateChildPipeline(projectID, parentID int64) int64 {
 	if parent == nil {
 		return 0
 	}
-	p, err := s.createPipeline(parent.project, parent.ref, "parent_pipeline", parent.userID, nil)
+	p, err := s.createPipeline(parent.project, parent.ref, "parent_pipeline", parent.userID, nil, nil)
 	if err != nil {
 		return 0
 	}

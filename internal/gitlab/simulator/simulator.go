@@ -114,6 +114,9 @@ type JobSpec struct {
 	LogBytes int64
 	// Only lists the refs the job runs on; empty means every ref.
 	Only []string
+	// Inputs are the job's inputs (the inputs: keyword), which a manual job
+	// may be given when it is played (job_inputs).
+	Inputs []InputSpec
 }
 
 // Project is a GitLab project known to the simulator.
@@ -143,6 +146,10 @@ type Project struct {
 	// jobs and logs. GitLab enables it by default; the simulator does not, so
 	// that a plain Project keeps CI to Reporter and up.
 	PublicPipelines bool
+	// Inputs is the configuration's spec:inputs: inputs given when a
+	// pipeline is created are checked against it as GitLab does, and a
+	// required input left out refuses the pipeline.
+	Inputs []InputSpec
 }
 
 // JobInfo is a snapshot of one job.
@@ -216,7 +223,8 @@ type pipeline struct {
 	startedAt  *time.Time
 	finishedAt *time.Time
 	variables  []Variable
-	jobs       []*job // ascending id, retried included
+	inputs     map[string]any // spec:inputs with defaults filled in
+	jobs       []*job         // ascending id, retried included
 }
 
 type job struct {
@@ -238,6 +246,7 @@ type job struct {
 	expireAt   *time.Time
 	log        *string // overrides the spec/generated log (SetJobLog)
 	variables  []Variable
+	inputs     map[string]any // job inputs with defaults filled in
 }
 
 // Server is an in-process GitLab REST v4 API. It is safe for concurrent use.
@@ -415,7 +424,7 @@ func (s *Server) CreatePipeline(projectID int64, ref, source string, userID int6
 	if !ok {
 		return 0
 	}
-	p, err := s.createPipeline(pr, ref, source, userID, nil)
+	p, err := s.createPipeline(pr, ref, source, userID, nil, nil)
 	if err != nil {
 		return 0
 	}
