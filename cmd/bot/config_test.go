@@ -175,6 +175,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		LogLevel:           zerolog.InfoLevel,
 		LogFormat:          "json",
 		LeaseTTL:           15 * time.Second,
+		Identity:           "bot",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %#v\nwant %#v", c, want)

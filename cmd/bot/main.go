@@ -27,6 +27,8 @@ import (
 	"github.com/pipebot/pipebot/internal/commands"
 	"github.com/pipebot/pipebot/internal/gitlab"
 	"github.com/pipebot/pipebot/internal/gitlab/simulator"
+	"github.com/pipebot/pipebot/internal/identity"
+	"github.com/pipebot/pipebot/internal/insights"
 	"github.com/pipebot/pipebot/internal/leader"
 	"github.com/pipebot/pipebot/internal/metrics"
 	"github.com/pipebot/pipebot/internal/notify"
@@ -109,6 +111,11 @@ type app struct {
 	elector     *leader.Elector
 	leaderStore *state.Store
 	relay       *notify.WatchRelay
+	// identity says who acts in GitLab for each person (identity_wire.go).
+	identity *identity.Service
+	// digests posts the channels' CI digests (insights.Runner); only the
+	// leader runs it (replica.go), claiming slots through leaderStore.
+	digests *insights.Runner
 }
 
 type wiring struct {
@@ -121,6 +128,8 @@ type wiring struct {
 	metrics     *metrics.Metrics
 	// homeCoalesce overrides the App Home's re-publish spacing (tests).
 	homeCoalesce time.Duration
+	// chartDir, when set, keeps every stats chart there too (demo).
+	chartDir string
 }
 
 func wire(w wiring) (*app, error) {
@@ -178,20 +187,31 @@ func wire(w wiring) (*app, error) {
 	if err != nil {
 		role = commands.RoleViewer
 	}
+	ids, err := newIdentity(w, gl, store, poster)
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
 	router = commands.New(commands.Deps{
 		GitLab: gl, Watcher: watchStarter, Subs: cmdWatcher, Slack: poster, Store: store,
 		Uploads: poster, Unfurls: poster, LiveUnfurls: cmdWatcher, Spool: spool, MaxUpload: w.cfg.MaxUpload,
 		Admins: w.cfg.Admins, DefaultRole: role, GitLabHosts: w.gitlabHosts, Logger: w.log, OnCommand: w.metrics.CommandDone,
-		HomeCoalesce: w.homeCoalesce,
+		HomeCoalesce: w.homeCoalesce, Identities: ids,
+		Insights: insights.NewBuilder(insights.Config{GitLab: gl, Store: store, Logger: w.log}), ChartDir: w.chartDir,
 	})
+	digests := insights.NewRunner(insights.RunnerConfig{Store: a.leaderStore, Post: router.PostDigest, Logger: w.log})
 	pool := slackapp.NewPool(slackapp.PoolConfig{
 		Logger:  w.log,
 		Observe: func(k slackapp.Kind, result string) { w.metrics.SlackDelivery(k.String(), result) },
 		Once:    slackOnce(store, w.log),
 	}, router)
 	a.slack, a.watcher, a.router, a.pool = poster, watcher, router, pool
+	a.digests, a.identity = digests, ids
 	return a, nil
 }
+
+// demoHistoryDays is how much CI history demo/webapp has for /ci stats.
+const demoHistoryDays = 30
 
 // slackDedupeTTL is how long a Slack delivery's keys are remembered: far
 // longer than Slack keeps retrying (events for about an hour), and pruned
@@ -229,6 +249,9 @@ func serve(ctx context.Context, stderr io.Writer) error {
 		return err
 	}
 	defer a.store.Close()
+	if err := startIdentity(ctx, a, log); err != nil {
+		return err
+	}
 
 	// Work in flight finishes on shutdown: the pool and the watcher run on
 	// their own context, cancelled only after intake has stopped and the
@@ -248,6 +271,7 @@ func serve(ctx context.Context, stderr io.Writer) error {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", ready.serve)
 	mux.Handle("GET /metrics", m.Handler())
+	mountIdentity(mux, a)
 	if cfg.GitLabWebhookSecret != "" {
 		hcfg := notify.WebhookConfig{
 			Secret: cfg.GitLabWebhookSecret, Watcher: a.watcher, Logger: log, Observe: m.WebhookReceived,
@@ -435,7 +459,7 @@ func chat(ctx context.Context, mode Mode, stdin io.Reader, stdout, stderr io.Wri
 	const user, channel = "U0DEMO", "C0DEMO"
 	gitlabURL, gitlabToken := cfg.GitLabURL, cfg.GitLabToken
 	if mode == ModeDemo {
-		sim := simulator.NewDemo(simulator.Options{})
+		sim := simulator.NewDemoWithHistory(simulator.Options{}, demoHistoryDays)
 		srv := httptest.NewServer(sim)
 		defer srv.Close()
 		go sim.AutoAdvance(ctx, 2*time.Second)
@@ -444,6 +468,11 @@ func chat(ctx context.Context, mode Mode, stdin io.Reader, stdout, stderr io.Wri
 	}
 	fake := slackfake.NewServer(slackfake.Options{BotToken: "xoxb-console"})
 	defer fake.Close()
+	if mode == ModeDemo {
+		if err := demoIdentity(os.Getenv, &cfg, &gitlabToken, fake, user); err != nil {
+			return err
+		}
+	}
 
 	dir, err := os.MkdirTemp("", "pipebot-chat-")
 	if err != nil {
@@ -458,7 +487,12 @@ func chat(ctx context.Context, mode Mode, stdin io.Reader, stdout, stderr io.Wri
 	if mode == ModeDemo {
 		hosts = append(hosts, hostOf(simulator.DefaultWebBaseURL))
 	}
-	a, err := wire(wiring{cfg: cfg, log: log, slackAPI: api, gitlabURL: gitlabURL, gitlabToken: gitlabToken, gitlabHosts: hosts})
+	w := wiring{cfg: cfg, log: log, slackAPI: api, gitlabURL: gitlabURL, gitlabToken: gitlabToken, gitlabHosts: hosts}
+	if mode == ModeDemo {
+		// Charts outlive the chat's temp dir, so a person can open them.
+		w.chartDir = filepath.Join(os.TempDir(), "pipebot-demo-charts")
+	}
+	a, err := wire(w)
 	if err != nil {
 		return err
 	}
@@ -471,9 +505,15 @@ func chat(ctx context.Context, mode Mode, stdin io.Reader, stdout, stderr io.Wri
 			return fmt.Errorf("set demo channel project: %w", err)
 		}
 	}
+	stopLogin, err := serveDemoLogin(a, log)
+	if err != nil {
+		return err
+	}
+	defer stopLogin()
 	a.pool.Start(ctx)
 	defer a.pool.Stop()
 	go a.watcher.Run(ctx)
+	go a.digests.Run(ctx)
 
 	prompt := false
 	if f, ok := stdin.(*os.File); ok {
@@ -486,7 +526,10 @@ func chat(ctx context.Context, mode Mode, stdin io.Reader, stdout, stderr io.Wri
 		if mode == ModeConsole {
 			what = gitlabURL
 		}
-		fmt.Fprintf(stdout, "pipebot %s — chatting with %s.\nType /ci help, /ci pipelines, /ci run main …; !N clicks button N; quit to leave.\n", mode, what)
+		fmt.Fprintf(stdout, "pipebot %s — chatting with %s.\nType /ci help, /ci pipelines, /ci run main, /ci whoami …; !N clicks button N; quit to leave.\n", mode, what)
+		if mode == ModeDemo {
+			fmt.Fprint(stdout, demoIdentityHint(cfg.Identity))
+		}
 	}
 	return slackapp.RunConsole(ctx, slackapp.ConsoleConfig{
 		In: stdin, Out: stdout, Fake: fake, Pool: a.pool, UserID: user, ChannelID: channel, Prompt: prompt,

@@ -54,15 +54,18 @@ func holderID() string {
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
-// runWatcher runs what only the leader runs. On bbolt this process is the
-// only one, so it always leads. On PostgreSQL the elector campaigns, and
-// each term of leadership runs the watcher and the relay that works off
-// the handoff queue; the replica's watch relay listens for results all
-// along.
+// runWatcher runs what only the leader runs: the watcher and the digest
+// runner. On bbolt this process is the only one, so it always leads. On
+// PostgreSQL the elector campaigns, and each term of leadership runs them
+// and the relay that works off the handoff queue; the replica's watch
+// relay listens for results all along.
 func (a *app) runWatcher(ctx context.Context) {
 	if a.elector == nil {
 		a.metrics.SetLeader(true)
+		var wg sync.WaitGroup
+		wg.Go(func() { a.digests.Run(ctx) })
 		a.watcher.Run(ctx)
+		wg.Wait()
 		return
 	}
 	a.metrics.SetLeader(false)
@@ -71,6 +74,7 @@ func (a *app) runWatcher(ctx context.Context) {
 	a.elector.Run(ctx, func(ctx context.Context, _ int64) {
 		var term sync.WaitGroup
 		term.Go(func() { a.watcher.Run(ctx) })
+		term.Go(func() { a.digests.Run(ctx) })
 		term.Go(func() {
 			notify.NewRelay(notify.RelayConfig{Store: a.leaderStore, Watcher: a.watcher, Logger: a.log}).Run(ctx)
 		})

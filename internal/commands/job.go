@@ -21,7 +21,7 @@ type jobAPI interface {
 	PipelineJobs(ctx context.Context, project string, id int64, opt gitlab.ListJobsOptions) ([]gitlab.Job, error)
 	RetryJob(ctx context.Context, project string, id int64) (gitlab.Job, error)
 	CancelJob(ctx context.Context, project string, id int64) (gitlab.Job, error)
-	PlayJob(ctx context.Context, project string, id int64, vars []gitlab.Variable) (gitlab.Job, error)
+	PlayJob(ctx context.Context, project string, id int64, vars []gitlab.Variable, inputs []gitlab.Input) (gitlab.Job, error)
 	EraseJob(ctx context.Context, project string, id int64) (gitlab.Job, error)
 	KeepArtifacts(ctx context.Context, project string, id int64) (gitlab.Job, error)
 	JobTrace(ctx context.Context, project string, id int64, w io.Writer, max int64) (int64, error)
@@ -102,10 +102,10 @@ func (r *Router) jobCommands() []*Command {
 			Run: r.jobCancel,
 		},
 		{
-			Name: "job play", Args: "[project] <id> [KEY=value…]",
-			Summary:  "Run a manual job (with job variables) and watch its pipeline here.",
-			Examples: []string{"job play group/app 7", "job play group/app 7 DEPLOY_ZONE=us-west1"},
-			Role:     RoleOperator, Project: true, MinArgs: 1, MaxArgs: 1, IDFrom: "job", Vars: true, Mutating: true,
+			Name: "job play", Args: "[project] <id> [KEY=value…] [input:NAME=value…]",
+			Summary:  "Run a manual job (with job variables and job inputs) and watch its pipeline here.",
+			Examples: []string{"job play group/app 7", "job play group/app 7 DEPLOY_ZONE=us-west1", "job play group/app 7 input:target=eu"},
+			Role:     RoleOperator, Project: true, MinArgs: 1, MaxArgs: 1, IDFrom: "job", Vars: true, Inputs: true, Mutating: true,
 			Run: r.jobPlay,
 		},
 		{
@@ -169,13 +169,13 @@ func (r *Router) jobList(ctx context.Context, c *Call) (Reply, error) {
 		if !ok {
 			return Reply{}, usageError(c.Cmd, "`pipeline:%s` needs a pipeline id (a positive number).", notify.Code(ps))
 		}
-		jobs, err = r.deps.GitLab.PipelineJobs(ctx, c.Project, pid, opt)
+		jobs, err = c.GitLab.PipelineJobs(ctx, c.Project, pid, opt)
 		if err != nil {
 			return Reply{}, notFound(err, "pipeline #%d in %s", pid, c.Project)
 		}
 		header = fmt.Sprintf("*Jobs of pipeline #%d* in %s", pid, notify.Escape(c.Project))
 	} else {
-		jobs, err = r.deps.GitLab.ProjectJobs(ctx, c.Project, opt)
+		jobs, err = c.GitLab.ProjectJobs(ctx, c.Project, opt)
 		if err != nil {
 			return Reply{}, notFound(err, "the project %s", c.Project)
 		}
@@ -248,7 +248,7 @@ func (r *Router) getJob(ctx context.Context, c *Call) (gitlab.Job, error) {
 	if err != nil {
 		return gitlab.Job{}, err
 	}
-	j, err := r.deps.GitLab.Job(ctx, c.Project, id)
+	j, err := c.GitLab.Job(ctx, c.Project, id)
 	if err != nil {
 		return gitlab.Job{}, notFound(err, "job #%d in %s", id, c.Project)
 	}
@@ -337,7 +337,7 @@ func (r *Router) jobKeep(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	j, err := r.deps.GitLab.KeepArtifacts(ctx, c.Project, id)
+	j, err := c.GitLab.KeepArtifacts(ctx, c.Project, id)
 	if err != nil {
 		return Reply{}, notFound(err, "artifacts of job #%d in %s", id, c.Project)
 	}
@@ -349,7 +349,7 @@ func (r *Router) jobRetry(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	j, err := r.deps.GitLab.RetryJob(ctx, c.Project, id)
+	j, err := c.GitLab.RetryJob(ctx, c.Project, id)
 	if err != nil {
 		return Reply{}, notFound(err, "job #%d in %s", id, c.Project)
 	}
@@ -361,7 +361,7 @@ func (r *Router) jobCancel(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	j, err := r.deps.GitLab.CancelJob(ctx, c.Project, id)
+	j, err := c.GitLab.CancelJob(ctx, c.Project, id)
 	if err != nil {
 		return Reply{}, notFound(err, "job #%d in %s", id, c.Project)
 	}
@@ -373,15 +373,15 @@ func (r *Router) jobPlay(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	proj, err := r.project(ctx, c.Project)
+	proj, err := r.project(ctx, c.GitLab, c.Project)
 	if err != nil {
 		return Reply{}, err
 	}
-	j, err := r.deps.GitLab.PlayJob(ctx, proj.Path, id, gitlabVars(c.Vars))
+	j, err := c.GitLab.PlayJob(ctx, proj.Path, id, gitlabVars(c.Vars), gitlabInputs(c.Inputs))
 	if err != nil {
 		return Reply{}, notFound(err, "job #%d in %s", id, proj.Path)
 	}
-	p, err := r.deps.GitLab.Pipeline(ctx, proj.Path, j.PipelineID)
+	p, err := c.GitLab.Pipeline(ctx, proj.Path, j.PipelineID)
 	if err != nil {
 		return Reply{}, fmt.Errorf("pipeline of played job %d: %w", j.ID, err)
 	}
@@ -393,7 +393,7 @@ func (r *Router) jobErase(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	j, err := r.deps.GitLab.EraseJob(ctx, c.Project, id)
+	j, err := c.GitLab.EraseJob(ctx, c.Project, id)
 	if err != nil {
 		return Reply{}, notFound(err, "job #%d in %s", id, c.Project)
 	}

@@ -381,11 +381,18 @@ func lexIsPlain(t string) bool {
 // lexVar is one KEY=value token: a CI/CD variable for GitLab.
 type lexVar struct{ Key, Value string }
 
+// lexInput is one input:NAME=value option: a CI/CD input for GitLab.
+type lexInput struct{ Name, Value string }
+
+// lexMaxInputName bounds an input's name; GitLab's are short identifiers.
+const lexMaxInputName = 255
+
 // lexArgs is a command's tokens sorted by kind.
 type lexArgs struct {
 	Words   []string          // positional words, in order
 	Options map[string]string // name:value with name lowercased
 	Vars    []lexVar          // KEY=value, in order
+	Inputs  []lexInput        // input:NAME=value, in order
 }
 
 // lexSplit sorts tokens into positional words, name:value options and KEY=value
@@ -395,7 +402,7 @@ type lexArgs struct {
 // (paths, URLs, numbers, "#42", mentions). Options is never nil.
 func lexSplit(tokens []string) (lexArgs, error) {
 	args := lexArgs{Options: map[string]string{}}
-	seenVar := map[string]bool{}
+	seenVar, seenInput := map[string]bool{}, map[string]bool{}
 	for _, t := range tokens {
 		if key, value, ok := strings.Cut(t, "="); ok && lexIsVarKey(key) {
 			if len(key) > lexMaxVarKey {
@@ -413,6 +420,18 @@ func lexSplit(tokens []string) (lexArgs, error) {
 			if value == "" {
 				return lexArgs{}, fmt.Errorf("option %s: needs a value", name)
 			}
+			if name == "input" {
+				in, err := lexSplitInput(value)
+				if err != nil {
+					return lexArgs{}, err
+				}
+				if seenInput[in.Name] {
+					return lexArgs{}, fmt.Errorf("input %s: given more than once", in.Name)
+				}
+				seenInput[in.Name] = true
+				args.Inputs = append(args.Inputs, in)
+				continue
+			}
 			if _, dup := args.Options[name]; dup {
 				return lexArgs{}, fmt.Errorf("option %s: given more than once", name)
 			}
@@ -422,6 +441,35 @@ func lexSplit(tokens []string) (lexArgs, error) {
 		args.Words = append(args.Words, t)
 	}
 	return args, nil
+}
+
+// lexSplitInput reads the NAME=value of an input: option. The option is
+// repeatable, one input each.
+func lexSplitInput(v string) (lexInput, error) {
+	name, value, ok := strings.Cut(v, "=")
+	switch {
+	case !ok:
+		return lexInput{}, fmt.Errorf("option input: needs NAME=value, like input:environment=staging")
+	case !lexIsInputName(name):
+		return lexInput{}, fmt.Errorf("option input: an input's name is letters, digits, - and _ (at most %d), like input:environment=staging", lexMaxInputName)
+	}
+	return lexInput{Name: name, Value: value}, nil
+}
+
+// lexIsInputName reports whether s can name a CI/CD input: letters, digits,
+// '-' and '_', at most lexMaxInputName characters.
+func lexIsInputName(s string) bool {
+	if s == "" || len(s) > lexMaxInputName {
+		return false
+	}
+	for _, c := range s {
+		switch {
+		case c == '_', c == '-', c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // lexIsVarKey reports whether s has the shape of a GitLab CI/CD variable key

@@ -203,6 +203,15 @@ func TestLexSplitSortsTokens(t *testing.T) {
 			},
 		},
 		{
+			name:   "inputs repeat, keep their order and may hold = and spaces",
+			tokens: []string{"main", "input:env=staging", "Input:replicas=3", "input:note=a=b c", "input:empty="},
+			want: lexArgs{
+				Words:   []string{"main"},
+				Options: map[string]string{},
+				Inputs:  []lexInput{{"env", "staging"}, {"replicas", "3"}, {"note", "a=b c"}, {"empty", ""}},
+			},
+		},
+		{
 			name:   "option name is lowercased and value kept",
 			tokens: []string{"Ref:Main", "STATUS:failed"},
 			want:   lexArgs{Options: map[string]string{"ref": "Main", "status": "failed"}},
@@ -286,6 +295,10 @@ func TestLexSplitRejects(t *testing.T) {
 		{"duplicate option", []string{"ref:a", "ref:b"}, "option ref: given more than once"},
 		{"duplicate option in other case", []string{"ref:a", "Ref:b"}, "option ref: given more than once"},
 		{"duplicate var", []string{"A=1", "B=2", "A=3"}, "variable A: given more than once"},
+		{"duplicate input", []string{"input:a=1", "input:a=2"}, "input a: given more than once"},
+		{"input without =", []string{"input:a"}, "option input: needs NAME=value, like input:environment=staging"},
+		{"input with an empty name", []string{"input:=1"}, "option input: an input's name is letters, digits, - and _ (at most 255), like input:environment=staging"},
+		{"input name with a dot", []string{"input:a.b=1"}, "option input: an input's name is letters, digits, - and _ (at most 255), like input:environment=staging"},
 		{"var key over 255 characters", []string{strings.Repeat("K", 256) + "=v"}, "variable KKKKKKKKKKKKKKKKKKKK…: the name is longer than 255 characters"},
 	}
 	for _, tt := range tests {

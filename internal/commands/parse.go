@@ -65,6 +65,7 @@ func singularNoun(w string) string {
 var helpGroups = map[string][]string{
 	"subscribe": {"subscribe", "unsubscribe", "subscriptions"}, "unsubscribe": {"subscribe", "unsubscribe", "subscriptions"},
 	"subscriptions": {"subscribe", "unsubscribe", "subscriptions"},
+	"digest":        {"digest", "digests"}, "digests": {"digest", "digests"},
 }
 
 func (r *Router) nounCommands(noun string) []*Command {
@@ -116,6 +117,10 @@ func (r *Router) parseCall(cmd *Command, req slackapp.Request, rest []string) (*
 	}
 	if len(call.Vars) > 0 && !cmd.Vars {
 		return call, usageError(cmd, "`%s` takes no variables (you gave `%s=…`).", cmd.Name, call.Vars[0].Key)
+	}
+	call.Inputs = a.Inputs
+	if len(call.Inputs) > 0 && !cmd.Inputs {
+		return call, usageError(cmd, "`%s` takes no inputs (you gave `input:%s=…`).", cmd.Name, call.Inputs[0].Name)
 	}
 
 	if cmd.Project {

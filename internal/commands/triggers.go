@@ -15,7 +15,7 @@ type triggerAPI interface {
 	Triggers(ctx context.Context, project string) ([]gitlab.Trigger, error)
 	CreateTrigger(ctx context.Context, project, description string) (gitlab.Trigger, error)
 	DeleteTrigger(ctx context.Context, project string, id int64) error
-	TriggerPipeline(ctx context.Context, project string, token gitlab.Secret, ref string, vars []gitlab.Variable) (gitlab.Pipeline, error)
+	TriggerPipeline(ctx context.Context, project string, token gitlab.Secret, ref string, vars []gitlab.Variable, inputs []gitlab.Input) (gitlab.Pipeline, error)
 }
 
 func (r *Router) triggerCommands() []*Command {
@@ -42,16 +42,17 @@ func (r *Router) triggerCommands() []*Command {
 			Run: r.triggerDelete,
 		},
 		{
-			Name: "trigger run", Args: "[project] <id|description> <ref> [KEY=value…]",
-			Summary:  "Run a pipeline with a trigger token and watch it here.",
-			Examples: []string{"trigger run group/app 10 main", `trigger run group/app "nightly deploy" main DEPLOY_ZONE=us-west1`},
-			Role:     RoleOperator, Project: true, MinArgs: 2, MaxArgs: 2, Vars: true, Mutating: true, Run: r.triggerRun,
+			Name: "trigger run", Args: "[project] <id|description> <ref> [KEY=value…] [input:NAME=value…]",
+			Summary: "Run a pipeline with a trigger token and watch it here.",
+			Examples: []string{"trigger run group/app 10 main", `trigger run group/app "nightly deploy" main DEPLOY_ZONE=us-west1`,
+				"trigger run group/app 10 main input:environment=production"},
+			Role: RoleOperator, Project: true, MinArgs: 2, MaxArgs: 2, Vars: true, Inputs: true, Mutating: true, Run: r.triggerRun,
 		},
 	}
 }
 
 func (r *Router) triggerList(ctx context.Context, c *Call) (Reply, error) {
-	ts, err := r.deps.GitLab.Triggers(ctx, c.Project)
+	ts, err := c.GitLab.Triggers(ctx, c.Project)
 	if err != nil {
 		return Reply{}, notFound(err, "the project %s", c.Project)
 	}
@@ -94,7 +95,7 @@ func (r *Router) triggerCreate(ctx context.Context, c *Call) (Reply, error) {
 	if desc == "" {
 		return Reply{}, usageError(c.Cmd, "Give the trigger a description.")
 	}
-	t, err := r.deps.GitLab.CreateTrigger(ctx, c.Project, desc)
+	t, err := c.GitLab.CreateTrigger(ctx, c.Project, desc)
 	if err != nil {
 		return Reply{}, notFound(err, "the project %s", c.Project)
 	}
@@ -109,7 +110,7 @@ func (r *Router) triggerDelete(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	if err := r.deps.GitLab.DeleteTrigger(ctx, c.Project, id); err != nil {
+	if err := c.GitLab.DeleteTrigger(ctx, c.Project, id); err != nil {
 		return Reply{}, notFound(err, "trigger #%d in %s", id, c.Project)
 	}
 	return TextReply("Deleted trigger #%d of %s.", id, notify.Escape(c.Project)), nil
@@ -141,11 +142,11 @@ func findTrigger(ts []gitlab.Trigger, which string) (gitlab.Trigger, error) {
 
 func (r *Router) triggerRun(ctx context.Context, c *Call) (Reply, error) {
 	ref := c.Arg(1)
-	proj, err := r.project(ctx, c.Project)
+	proj, err := r.project(ctx, c.GitLab, c.Project)
 	if err != nil {
 		return Reply{}, err
 	}
-	ts, err := r.deps.GitLab.Triggers(ctx, proj.Path)
+	ts, err := c.GitLab.Triggers(ctx, proj.Path)
 	if err != nil {
 		return Reply{}, fmt.Errorf("list triggers of %s: %w", proj.Path, err)
 	}
@@ -161,7 +162,7 @@ func (r *Router) triggerRun(ctx context.Context, c *Call) (Reply, error) {
 		return Reply{}, userErrorf("I can't run trigger #%d: GitLab shows its full token only to its owner (%s), and pipebot sees just `%s…`. Create one pipebot owns with `/ci trigger create %s \"description\"`.",
 			t.ID, notify.Code(owner), notify.Code(t.Token.Tail(gitlab.ShortTokenLen)), notify.Code(proj.Path))
 	}
-	p, err := r.deps.GitLab.TriggerPipeline(ctx, proj.Path, t.Token, ref, gitlabVars(c.Vars))
+	p, err := c.GitLab.TriggerPipeline(ctx, proj.Path, t.Token, ref, gitlabVars(c.Vars), gitlabInputs(c.Inputs))
 	if errors.Is(err, gitlab.ErrNotFound) {
 		return Reply{}, userErrorf("GitLab did not accept trigger #%d's token for %s; it may have just been deleted.", t.ID, notify.Escape(proj.Path))
 	}
@@ -176,6 +177,9 @@ func (r *Router) triggerRun(ctx context.Context, c *Call) (Reply, error) {
 func refusalMessage(err error) string {
 	if gitlab.IsVariablesRefused(err) {
 		return "GitLab refused the variables: this project's minimum role for pipeline variables (`ci_pipeline_variables_minimum_override_role`) is above that of the GitLab user the pipeline runs as (pipebot's token, or the trigger's owner); run it without `KEY=value`, or ask a project owner to lower that setting under Settings › CI/CD › Variables."
+	}
+	if refused := gitlab.InputRefusals(err); len(refused) > 0 {
+		return inputRefusalMessage(refused)
 	}
 	if gitlab.IsConflict(err) {
 		return "That variable exists in several environment scopes; say which with `scope:<environment>`."

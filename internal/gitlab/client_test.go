@@ -65,7 +65,7 @@ func TestCreatePipelineRetriesOnlyOn429(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t, map[string][]http.HandlerFunc{route: tt.handlers})
 			c, clock := newTestClient(t, f.srv.URL)
-			p, err := c.CreatePipeline(context.Background(), "group/app", "main", nil)
+			p, err := c.CreatePipeline(context.Background(), "group/app", "main", nil, nil)
 			if got := f.count(route); got != tt.wantCalls {
 				t.Errorf("requests = %d, want %d", got, tt.wantCalls)
 			}
@@ -105,7 +105,7 @@ func TestOtherMutationsAreNotRetriedOn5xx(t *testing.T) {
 			return c.DeletePipeline(context.Background(), "1", 2)
 		}},
 		{"play job", "POST /api/v4/projects/1/jobs/3/play", func(c *Client) error {
-			_, err := c.PlayJob(context.Background(), "1", 3, nil)
+			_, err := c.PlayJob(context.Background(), "1", 3, nil, nil)
 			return err
 		}},
 	}
@@ -408,7 +408,7 @@ func TestEmptyProjectIsRejectedWithoutARequest(t *testing.T) {
 	if _, err := c.Pipelines(context.Background(), " ", ListPipelinesOptions{}); err == nil {
 		t.Error("want an error for an empty project")
 	}
-	if _, err := c.CreatePipeline(context.Background(), "g/app", "", nil); err == nil {
+	if _, err := c.CreatePipeline(context.Background(), "g/app", "", nil, nil); err == nil {
 		t.Error("want an error for an empty ref")
 	}
 }

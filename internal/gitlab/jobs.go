@@ -93,16 +93,22 @@ func (c *Client) CancelJob(ctx context.Context, project string, id int64) (Job, 
 
 type playJobBody struct {
 	Variables []wireVariable `json:"job_variables_attributes,omitempty"`
+	Inputs    map[string]any `json:"job_inputs,omitempty"`
 }
 
-// PlayJob starts a manual job, optionally with variables.
-func (c *Client) PlayJob(ctx context.Context, project string, id int64, vars []Variable) (Job, error) {
+// PlayJob starts a manual job, optionally with variables and job inputs
+// (job_inputs: https://docs.gitlab.com/ci/jobs/job_inputs/).
+func (c *Client) PlayJob(ctx context.Context, project string, id int64, vars []Variable, inputs []Input) (Job, error) {
 	if err := checkVariables(vars); err != nil {
 		return Job{}, fmt.Errorf("play job %d in %s: %w", id, project, err)
 	}
+	in, err := inputsBody(inputs)
+	if err != nil {
+		return Job{}, fmt.Errorf("play job %d in %s: %w", id, project, err)
+	}
 	var body any
-	if len(vars) > 0 {
-		body = &playJobBody{Variables: wireVariables(vars)}
+	if len(vars) > 0 || len(in) > 0 {
+		body = &playJobBody{Variables: wireVariables(vars), Inputs: in}
 	}
 	j, err := c.jobCall(ctx, http.MethodPost, project, id, "/play", body)
 	if err != nil {

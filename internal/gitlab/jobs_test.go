@@ -119,7 +119,7 @@ func TestInvalidIDsAreRejectedWithoutARequest(t *testing.T) {
 	if _, err := c.Pipeline(ctx, "1", -3); err == nil {
 		t.Error("pipeline -3: want an error")
 	}
-	if _, err := c.PlayJob(ctx, "1", 4, []Variable{{Key: " ", Value: "x"}}); err == nil {
+	if _, err := c.PlayJob(ctx, "1", 4, []Variable{{Key: " ", Value: "x"}}, nil); err == nil {
 		t.Error("empty variable key: want an error")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // CurrentUser returns the owner of the token (GET /user).
@@ -42,15 +43,17 @@ func (c *Client) Project(ctx context.Context, project string) (Project, error) {
 }
 
 type pipelinesQuery struct {
-	Ref          string `url:"ref,omitempty"`
-	Status       string `url:"status,omitempty"`
-	Source       string `url:"source,omitempty"`
-	Username     string `url:"username,omitempty"`
-	OrderBy      string `url:"order_by,omitempty"`
-	Sort         string `url:"sort,omitempty"`
-	UpdatedAfter string `url:"updated_after,omitempty"` // ISO 8601 with milliseconds
-	PerPage      int    `url:"per_page,omitempty"`
-	Page         int    `url:"page,omitempty"`
+	Ref           string `url:"ref,omitempty"`
+	Status        string `url:"status,omitempty"`
+	Source        string `url:"source,omitempty"`
+	Username      string `url:"username,omitempty"`
+	OrderBy       string `url:"order_by,omitempty"`
+	Sort          string `url:"sort,omitempty"`
+	UpdatedAfter  string `url:"updated_after,omitempty"` // ISO 8601 with milliseconds
+	CreatedAfter  string `url:"created_after,omitempty"`
+	CreatedBefore string `url:"created_before,omitempty"`
+	PerPage       int    `url:"per_page,omitempty"`
+	Page          int    `url:"page,omitempty"`
 }
 
 // Pipelines lists a project's pipelines, newest first unless opt says
@@ -64,18 +67,8 @@ func (c *Client) Pipelines(ctx context.Context, project string, opt ListPipeline
 	if limit <= 0 {
 		limit = defaultPipelineLimit
 	}
-	// Milliseconds matter: GitLab's updated_at has them, and a cursor cut to
-	// whole seconds would return the same busy second's pipelines forever.
-	var updatedAfter string
-	if !opt.UpdatedAfter.IsZero() {
-		updatedAfter = opt.UpdatedAfter.UTC().Format("2006-01-02T15:04:05.000Z07:00")
-	}
 	ws, err := paginate[wirePipeline](ctx, c, "projects/"+pp+"/pipelines", limit, func(page, perPage int) any {
-		return &pipelinesQuery{
-			Ref: opt.Ref, Status: opt.Status, Source: opt.Source, Username: opt.Username,
-			OrderBy: opt.OrderBy, Sort: opt.Sort, UpdatedAfter: updatedAfter,
-			PerPage: perPage, Page: page,
-		}
+		return opt.query(page, perPage)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list pipelines in %s: %w", project, err)
@@ -85,6 +78,26 @@ func (c *Client) Pipelines(ctx context.Context, project string, opt ListPipeline
 		out[i] = w.pipeline()
 	}
 	return out, nil
+}
+
+// query is the list request for one page of opt.
+func (opt ListPipelinesOptions) query(page, perPage int) *pipelinesQuery {
+	return &pipelinesQuery{
+		Ref: opt.Ref, Status: opt.Status, Source: opt.Source, Username: opt.Username,
+		OrderBy: opt.OrderBy, Sort: opt.Sort, UpdatedAfter: isoMillis(opt.UpdatedAfter),
+		CreatedAfter: isoMillis(opt.CreatedAfter), CreatedBefore: isoMillis(opt.CreatedBefore),
+		PerPage: perPage, Page: page,
+	}
+}
+
+// isoMillis writes t for GitLab's ISO 8601 parameters, "" for the zero time.
+// Milliseconds matter: GitLab's updated_at has them, and a cursor cut to
+// whole seconds would return the same busy second's pipelines forever.
+func isoMillis(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 }
 
 // Pipeline returns one pipeline with its user, durations and detailed status.
@@ -99,11 +112,13 @@ func (c *Client) Pipeline(ctx context.Context, project string, id int64) (Pipeli
 type createPipelineBody struct {
 	Ref       string         `json:"ref"`
 	Variables []wireVariable `json:"variables,omitempty"`
+	Inputs    map[string]any `json:"inputs,omitempty"`
 }
 
-// CreatePipeline runs a new pipeline on ref with optional CI/CD variables.
-// It is never retried on 5xx: GitLab may have created the pipeline anyway.
-func (c *Client) CreatePipeline(ctx context.Context, project, ref string, vars []Variable) (Pipeline, error) {
+// CreatePipeline runs a new pipeline on ref with optional CI/CD variables
+// and inputs (spec:inputs). It is never retried on 5xx: GitLab may have
+// created the pipeline anyway.
+func (c *Client) CreatePipeline(ctx context.Context, project, ref string, vars []Variable, inputs []Input) (Pipeline, error) {
 	pp, err := projectPath(project)
 	if err != nil {
 		return Pipeline{}, fmt.Errorf("create pipeline: %w", err)
@@ -114,7 +129,11 @@ func (c *Client) CreatePipeline(ctx context.Context, project, ref string, vars [
 	if err := checkVariables(vars); err != nil {
 		return Pipeline{}, fmt.Errorf("create pipeline in %s: %w", project, err)
 	}
-	body := &createPipelineBody{Ref: ref, Variables: wireVariables(vars)}
+	in, err := inputsBody(inputs)
+	if err != nil {
+		return Pipeline{}, fmt.Errorf("create pipeline in %s: %w", project, err)
+	}
+	body := &createPipelineBody{Ref: ref, Variables: wireVariables(vars), Inputs: in}
 	var w wirePipeline
 	if _, err := c.do(ctx, request{method: http.MethodPost, path: "projects/" + pp + "/pipeline", opt: body, out: &w}); err != nil {
 		return Pipeline{}, fmt.Errorf("create pipeline on %s in %s: %w", ref, project, err)

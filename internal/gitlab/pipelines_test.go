@@ -147,7 +147,7 @@ func TestMutationBodies(t *testing.T) {
 		{
 			name: "create pipeline sends ref and variables", route: "POST /api/v4/projects/g%2Fapp/pipeline", reply: pipelineJSON,
 			call: func(c *Client) error {
-				_, err := c.CreatePipeline(context.Background(), "g/app", "release/1.2", []Variable{{Key: "DEPLOY_ZONE", Value: "us-west1"}, {Key: "CFG", Value: "a=b", VariableType: "file"}})
+				_, err := c.CreatePipeline(context.Background(), "g/app", "release/1.2", []Variable{{Key: "DEPLOY_ZONE", Value: "us-west1"}, {Key: "CFG", Value: "a=b", VariableType: "file"}}, nil)
 				return err
 			},
 			want: `{"ref":"release/1.2","variables":[{"key":"DEPLOY_ZONE","value":"us-west1"},{"key":"CFG","value":"a=b","variable_type":"file"}]}`,
@@ -155,7 +155,7 @@ func TestMutationBodies(t *testing.T) {
 		{
 			name: "create pipeline without variables", route: "POST /api/v4/projects/g%2Fapp/pipeline", reply: pipelineJSON,
 			call: func(c *Client) error {
-				_, err := c.CreatePipeline(context.Background(), "g/app", "main", nil)
+				_, err := c.CreatePipeline(context.Background(), "g/app", "main", nil, nil)
 				return err
 			},
 			want: `{"ref":"main"}`,
@@ -163,10 +163,28 @@ func TestMutationBodies(t *testing.T) {
 		{
 			name: "play job sends job variables", route: "POST /api/v4/projects/g%2Fapp/jobs/4/play", reply: `{"id":4}`,
 			call: func(c *Client) error {
-				_, err := c.PlayJob(context.Background(), "g/app", 4, []Variable{{Key: "CONFIRM", Value: "yes"}})
+				_, err := c.PlayJob(context.Background(), "g/app", 4, []Variable{{Key: "CONFIRM", Value: "yes"}}, nil)
 				return err
 			},
 			want: `{"job_variables_attributes":[{"key":"CONFIRM","value":"yes"}]}`,
+		},
+		{
+			name: "create pipeline sends typed inputs", route: "POST /api/v4/projects/g%2Fapp/pipeline", reply: pipelineJSON,
+			call: func(c *Client) error {
+				_, err := c.CreatePipeline(context.Background(), "g/app", "main", nil, []Input{
+					TypedInput("environment", "staging"), TypedInput("replicas", "3"), TypedInput("debug", "true"), TypedInput("zone", "007"),
+				})
+				return err
+			},
+			want: `{"ref":"main","inputs":{"environment":"staging","replicas":3,"debug":true,"zone":"007"}}`,
+		},
+		{
+			name: "play job sends job inputs", route: "POST /api/v4/projects/g%2Fapp/jobs/4/play", reply: `{"id":4}`,
+			call: func(c *Client) error {
+				_, err := c.PlayJob(context.Background(), "g/app", 4, nil, []Input{TypedInput("target", "eu")})
+				return err
+			},
+			want: `{"job_inputs":{"target":"eu"}}`,
 		},
 		{
 			name: "retry pipeline", route: "POST /api/v4/projects/g%2Fapp/pipelines/9/retry", reply: pipelineJSON,
@@ -245,5 +263,55 @@ func TestCurrentUser(t *testing.T) {
 	want := User{ID: 3, Username: "pipebot", Name: "Pipe Bot", State: "active", WebURL: "https://gitlab.example.com/pipebot", Email: "bot@example.com"}
 	if err != nil || u != want {
 		t.Errorf("got %+v, %v; want %+v", u, err, want)
+	}
+}
+
+func TestTypedInput(t *testing.T) {
+	tests := []struct {
+		value string
+		want  any
+	}{
+		{"staging", "staging"},
+		{"3", json.Number("3")},
+		{"-2.5", json.Number("-2.5")},
+		{"1e3", json.Number("1e3")},
+		{"true", true},
+		{"false", false},
+		{"True", "True"}, // only the JSON spellings are booleans
+		{"007", "007"},   // not a JSON number: a leading zero keeps it a string
+		{"0x1f", "0x1f"},
+		{"1.", "1."},
+		{"", ""},
+		{"NaN", "NaN"},
+	}
+	for _, tt := range tests {
+		if got := TypedInput("x", tt.value).Value; got != tt.want {
+			t.Errorf("TypedInput(%q) = %#v, want %#v", tt.value, got, tt.want)
+		}
+	}
+}
+
+func TestInputRefusals(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want []InputRefusal
+	}{
+		{"unknown inputs", &APIError{Status: 400, Message: "unknown input arguments: colour, size"},
+			[]InputRefusal{{"colour", "no such input is defined in the CI configuration"}, {"size", "no such input is defined in the CI configuration"}}},
+		{"a named input", &APIError{Status: 400, Message: "`environment` input: `prod` cannot be used because it is not in the list of allowed options"},
+			[]InputRefusal{{"environment", "`prod` cannot be used because it is not in the list of allowed options"}}},
+		{"two named inputs", &APIError{Status: 400, Message: "`a` input: provided value is not a number; `b` input: required value has not been provided."},
+			[]InputRefusal{{"a", "provided value is not a number"}, {"b", "required value has not been provided"}}},
+		{"another 400", &APIError{Status: 400, Message: "Reference not found"}, nil},
+		{"not a 400", &APIError{Status: 422, Message: "`a` input: bad"}, nil},
+		{"not an API error", ErrForbidden, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := InputRefusals(fmt.Errorf("wrapped: %w", tt.err)); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("InputRefusals = %#v, want %#v", got, tt.want)
+			}
+		})
 	}
 }

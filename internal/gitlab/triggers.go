@@ -111,13 +111,14 @@ type triggerBody struct {
 	Token     string            `json:"token"`
 	Ref       string            `json:"ref"`
 	Variables map[string]string `json:"variables,omitempty"`
+	Inputs    map[string]any    `json:"inputs,omitempty"`
 }
 
-// TriggerPipeline runs a pipeline on ref with a trigger token and variables
-// (POST /projects/:id/trigger/pipeline). GitLab authenticates this call by
+// TriggerPipeline runs a pipeline on ref with a trigger token, variables and
+// inputs (POST /projects/:id/trigger/pipeline). GitLab authenticates this call by
 // the trigger token and runs the pipeline as the trigger's owner. Like every
 // mutating call it is retried on 429 only.
-func (c *Client) TriggerPipeline(ctx context.Context, project string, token Secret, ref string, vars []Variable) (Pipeline, error) {
+func (c *Client) TriggerPipeline(ctx context.Context, project string, token Secret, ref string, vars []Variable, inputs []Input) (Pipeline, error) {
 	pp, err := projectPath(project)
 	if err != nil {
 		return Pipeline{}, fmt.Errorf("trigger pipeline: %w", err)
@@ -131,7 +132,11 @@ func (c *Client) TriggerPipeline(ctx context.Context, project string, token Secr
 	if err := checkVariables(vars); err != nil {
 		return Pipeline{}, fmt.Errorf("trigger pipeline in %s: %w", project, err)
 	}
-	body := &triggerBody{Token: token.Reveal(), Ref: ref}
+	in, err := inputsBody(inputs)
+	if err != nil {
+		return Pipeline{}, fmt.Errorf("trigger pipeline in %s: %w", project, err)
+	}
+	body := &triggerBody{Token: token.Reveal(), Ref: ref, Inputs: in}
 	if len(vars) > 0 {
 		body.Variables = make(map[string]string, len(vars))
 		for _, v := range vars {

@@ -35,7 +35,7 @@ func TestShortTriggerTokenIsRecognisedAndNeverSent(t *testing.T) {
 	}
 	f := newFake(t, nil)
 	c, _ := newTestClient(t, f.srv.URL)
-	_, err := c.TriggerPipeline(context.Background(), "g/app", short.Token, "main", nil)
+	_, err := c.TriggerPipeline(context.Background(), "g/app", short.Token, "main", nil, nil)
 	if !errors.Is(err, ErrShortToken) {
 		t.Fatalf("err = %v, want ErrShortToken", err)
 	}
@@ -54,9 +54,12 @@ func TestTriggerPipelineSendsTokenAndVariablesInTheBody(t *testing.T) {
 		}},
 	})
 	c, _ := newTestClient(t, f.srv.URL)
-	p, err := c.TriggerPipeline(context.Background(), "g/app", token, "main", []Variable{{Key: "ZONE", Value: "us-west1"}})
+	p, err := c.TriggerPipeline(context.Background(), "g/app", token, "main", []Variable{{Key: "ZONE", Value: "us-west1"}}, []Input{TypedInput("replicas", "2")})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if in, _ := body["inputs"].(map[string]any); len(in) != 1 || in["replicas"] != float64(2) {
+		t.Errorf("inputs %v, want replicas as the number 2", body["inputs"])
 	}
 	if p.ID != 257 || p.Source != "trigger" || p.Status != StatusCreated {
 		t.Errorf("pipeline %+v", p)
@@ -92,7 +95,7 @@ func TestTriggerPipelineRetriesOn429OnlyAndKeepsTheTokenOutOfErrors(t *testing.T
 			const route = "POST /api/v4/projects/g%2Fapp/trigger/pipeline"
 			f := newFake(t, map[string][]http.HandlerFunc{route: tt.handlers})
 			c, _ := newTestClient(t, f.srv.URL)
-			_, err := c.TriggerPipeline(context.Background(), "g/app", token, "main", nil)
+			_, err := c.TriggerPipeline(context.Background(), "g/app", token, "main", nil, nil)
 			if f.count(route) != tt.calls {
 				t.Errorf("%d calls, want %d", f.count(route), tt.calls)
 			}
@@ -142,7 +145,7 @@ func TestTriggerErrorsNeverCarryTheToken(t *testing.T) {
 			}
 			f := newFake(t, map[string][]http.HandlerFunc{route: {echo}})
 			c, _ := newTestClient(t, f.srv.URL)
-			_, err := c.TriggerPipeline(context.Background(), "g/app", token, "main", nil)
+			_, err := c.TriggerPipeline(context.Background(), "g/app", token, "main", nil, nil)
 			if err == nil {
 				t.Fatal("no error")
 			}

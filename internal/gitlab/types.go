@@ -50,6 +50,9 @@ func (s Status) Active() bool {
 type User struct {
 	ID                                   int64
 	Username, Name, State, WebURL, Email string
+	// IsAdmin is set only when an administrator reads a user (or
+	// themselves with GET /user).
+	IsAdmin bool
 }
 
 // Project is a GitLab project.
@@ -106,6 +109,9 @@ type ListPipelinesOptions struct {
 	OrderBy, Sort string
 	// UpdatedAfter, when not zero, returns only pipelines updated after it.
 	UpdatedAfter time.Time
+	// CreatedAfter and CreatedBefore, when not zero, bound created_at
+	// (GitLab's created_after/created_before, both inclusive).
+	CreatedAfter, CreatedBefore time.Time
 	// Limit is the most pipelines returned; 0 means 20.
 	Limit int
 }
@@ -137,6 +143,7 @@ type wireUser struct {
 	WebURL      string `json:"web_url"`
 	Email       string `json:"email"`
 	PublicEmail string `json:"public_email"`
+	IsAdmin     bool   `json:"is_admin"`
 }
 
 func (w *wireUser) user() User {
@@ -147,7 +154,7 @@ func (w *wireUser) user() User {
 	if email == "" {
 		email = w.PublicEmail
 	}
-	return User{ID: w.ID, Username: w.Username, Name: w.Name, State: w.State, WebURL: w.WebURL, Email: email}
+	return User{ID: w.ID, Username: w.Username, Name: w.Name, State: w.State, WebURL: w.WebURL, Email: email, IsAdmin: w.IsAdmin}
 }
 
 type wireProject struct {

@@ -10,10 +10,16 @@ import (
 	"github.com/pipebot/pipebot/internal/state"
 )
 
-// Tick runs one poll round: one GitLab request per watched project that is
-// not backing off, then card updates for pipelines whose status changed.
-// Errors are per project and logged; Tick returns the first one.
+// Tick runs one poll round: the due group activity listings (signal.go),
+// then one GitLab request per due project that is not backing off, hot
+// projects first (heat.go), within the request budget; then card updates
+// for pipelines whose status changed. Errors are per project and logged;
+// Tick returns the first one.
 func (w *Watcher) Tick(ctx context.Context) error {
+	now := w.cfg.Now()
+	b := w.poll.budget
+	b.startTick(now)
+	mark := b.mark() // a group's rediscovery counts too
 	watches, err := w.cfg.Store.Watches()
 	if err != nil {
 		return fmt.Errorf("list watches: %w", err)
@@ -41,20 +47,44 @@ func (w *Watcher) Tick(ctx context.Context) error {
 	}
 	order = appendUnfurled(order, unfurlsBy)
 	w.housekeep()
+	b.charge(b.spent(mark))
+
+	watched := make(map[int64]bool, len(byProject)+len(unfurlsBy))
+	keep := make(map[int64]bool, len(order))
 	for _, pid := range order {
+		keep[pid] = true
+		_, w1 := byProject[pid]
+		_, w2 := unfurlsBy[pid]
+		watched[pid] = w1 || w2
+	}
+	w.forgetHeat(keep)
+	firstErr = first(firstErr, w.listSignals(ctx, subsBy, watched, now))
+	plan := w.plan(order, watched, now)
+	for i, pid := range plan {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if !w.due(pid) || !w.pollDue(pid) {
+		if !w.due(pid) {
 			continue
 		}
+		if !b.allow(now) {
+			w.log.Debug().Int("deferred", len(plan)-i).Msg("poll budget spent; the rest wait for the next tick")
+			break
+		}
+		mark := b.mark()
 		start := time.Now()
+		w.polled(pid, now)
 		watchErr, err := w.pollProject(withPollJobs(ctx), pid, byProject[pid], subsBy[pid], unfurlsBy[pid])
+		b.charge(b.spent(mark))
 		if w.cfg.OnPoll != nil {
 			w.cfg.OnPoll(time.Since(start), err)
 		}
 		w.settle(pid, err)
 		if err != nil {
+			var rl *gitlab.RateLimitError
+			if errors.As(err, &rl) {
+				b.throttled(now, rl.RetryAfter)
+			}
 			w.log.Warn().Err(err).Int64("project_id", pid).Msg("poll failed")
 		}
 		firstErr = first(firstErr, first(err, watchErr))
@@ -143,6 +173,7 @@ func (w *Watcher) pollProject(ctx context.Context, pid int64, watches []state.Wa
 	if err != nil {
 		return watchErr, err
 	}
+	w.sawPipelines(pid, pipes...)
 	byID := make(map[int64]gitlab.Pipeline, len(pipes))
 	for _, p := range pipes {
 		byID[p.ID] = p

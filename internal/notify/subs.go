@@ -69,7 +69,6 @@ type subState struct {
 	mu       sync.Mutex
 	seen     map[int64]seenState // pipeline id
 	hookAt   map[int64]time.Time // project id -> last webhook
-	lastPoll map[int64]time.Time // project id -> last poll
 	mentions map[int64]mention   // GitLab user id
 	locks    sync.Map            // state.SubCardKey -> *sync.Mutex
 	parents  sync.Map            // child pipeline id -> parent pipeline id (children.go)

@@ -4,27 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/pipebot/pipebot/internal/gitlab"
 	"github.com/pipebot/pipebot/internal/state"
 )
-
-// pollDue reports whether a project is due for a poll: always, unless its
-// webhooks work, in which case every HookSlowdown intervals — never not at
-// all, so that a disabled hook is still caught.
-func (w *Watcher) pollDue(pid int64) bool {
-	w.ss.mu.Lock()
-	defer w.ss.mu.Unlock()
-	now := w.cfg.Now()
-	if hook, ok := w.ss.hookAt[pid]; ok && now.Sub(hook) < hooksWorkingFor {
-		if last, ok := w.ss.lastPoll[pid]; ok && now.Sub(last) < time.Duration(w.cfg.HookSlowdown)*w.cfg.Interval {
-			return false
-		}
-	}
-	w.ss.lastPoll[pid] = now
-	return true
-}
 
 // changed reports whether p's status differs from what was last delivered.
 // It records nothing: markSeen does, once the state is delivered, so that a

@@ -71,9 +71,32 @@ type Config struct {
 	OnPoll func(d time.Duration, err error)
 	// OnWatches, when set, is told the number of watches after each tick.
 	OnWatches func(n int)
-	// HookSlowdown is how many intervals pass between polls of a project
-	// whose webhooks work (subs.go). Default 4.
+	// HookSlowdown multiplies the poll period of a project whose webhooks
+	// work (heat.go). Default 4.
 	HookSlowdown int
+	// QuietInterval is how often a project without running or recently
+	// updated pipelines is polled, and so the longest a new pipeline there
+	// goes unnoticed while the budget allows (heat.go). Default four
+	// intervals, at most 60 s (but never below Interval).
+	QuietInterval time.Duration
+	// HotFor is how long after a pipeline's last update its project is
+	// polled every tick (a retry, the next push). Default 2 QuietIntervals.
+	HotFor time.Duration
+	// PromoteFor is how long a project whose last_activity_at moved is
+	// polled every tick (signal.go). Default 2 QuietIntervals.
+	PromoteFor time.Duration
+	// SignalInterval is how often a subscribed group's projects are listed
+	// by last_activity_at (signal.go). Default two intervals, at most half
+	// of QuietInterval (but never below Interval).
+	SignalInterval time.Duration
+	// PollShare is the part of GitLab's announced rate limit the poller may
+	// use; the rest is left to commands, unfurls and webhooks (budget.go).
+	// Default 0.5.
+	PollShare float64
+	// AssumedRateLimit is the requests per minute taken as GitLab's limit
+	// while it announces none. Default 2,000 (GitLab.com's authenticated
+	// API limit).
+	AssumedRateLimit int
 	// GroupRefresh is how often a subscribed group's projects are
 	// rediscovered. Default 5 min.
 	GroupRefresh time.Duration
@@ -86,9 +109,11 @@ type Config struct {
 }
 
 // Watcher follows the pipelines pipebot started or was asked to watch and
-// keeps one card per pipeline and channel up to date. It polls GitLab once
-// per project per tick (list pipelines with updated_after), not once per
-// pipeline, and fetches jobs only for pipelines whose status changed.
+// keeps one card per pipeline and channel up to date. A project's poll is
+// one request (list pipelines with updated_after), not one per pipeline;
+// busy projects are polled every tick and quiet ones less often, within a
+// budget under GitLab's rate limit (heat.go), and jobs are fetched only for
+// pipelines whose status changed.
 //
 // Every transition is delivered once across crashes: the card and the final
 // thread reply carry Slack message metadata, intent is recorded in bbolt
@@ -114,6 +139,8 @@ type Watcher struct {
 	unfurls  unfurlStore
 	unfurler unfurlSlack
 	unfurlMu sync.Mutex // serializes live unfurl updates (polls, webhooks, new links)
+
+	poll pollState // heat, group signals and the request budget (heat.go)
 }
 
 type projectBackoff struct {
@@ -144,13 +171,17 @@ func New(cfg Config) *Watcher {
 	if cfg.GroupRefresh <= 0 {
 		cfg.GroupRefresh = 5 * time.Minute
 	}
+	cfg = pollDefaults(cfg)
 	w := &Watcher{cfg: cfg, log: cfg.Logger.With().Str("component", "watcher").Logger(), backoff: map[int64]projectBackoff{}}
 	w.subs, _ = cfg.Store.(subStore)
 	w.sgl, _ = cfg.GitLab.(subGitLab)
 	w.sslack, _ = cfg.Slack.(subSlack)
 	w.unfurls, _ = cfg.Store.(unfurlStore)
 	w.unfurler, _ = cfg.Slack.(unfurlSlack)
-	w.ss = subState{seen: map[int64]seenState{}, hookAt: map[int64]time.Time{}, lastPoll: map[int64]time.Time{}, mentions: map[int64]mention{}}
+	w.ss = subState{seen: map[int64]seenState{}, hookAt: map[int64]time.Time{}, mentions: map[int64]mention{}}
+	rates, _ := cfg.GitLab.(rateSource)
+	w.poll = pollState{projects: map[int64]*projectHeat{}, groups: map[string]*groupSignal{},
+		budget: newBudget(rates, cfg.PollShare, cfg.AssumedRateLimit, cfg.Interval)}
 	return w
 }
 

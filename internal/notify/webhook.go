@@ -509,6 +509,7 @@ func (w *Watcher) hookPipeline(ctx context.Context, ev hookEvent) error {
 		}
 		p = full
 	}
+	w.sawPipelines(pid, p)
 	// Recorded only once delivered: when Slack fails, the next poll (or
 	// delivery) still sees a change and tries again.
 	done := func() {

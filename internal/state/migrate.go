@@ -24,7 +24,9 @@ var migrations = []migration{
 	{version: 2, name: "subscriptions", up: migrateSubscriptions},
 	{version: 3, name: "live unfurls", up: migrateUnfurls},
 	{version: 4, name: "app home", up: migrateHomes},
-	{version: 5, name: "handoff queue", up: migrateQueue},
+	{version: 5, name: "insights cache and digests", up: migrateInsights},
+	{version: 6, name: "account links", up: migrateLinks},
+	{version: 7, name: "handoff queue", up: migrateQueue},
 }
 
 func migrateV1(tx Tx) error {

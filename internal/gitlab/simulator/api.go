@@ -61,7 +61,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 		s.mu.Unlock()
 	}()
-	if s.injectFault(rec, r) {
+	if s.injectFault(rec, r) || s.applyThrottle(rec, r) {
 		return
 	}
 	if strings.HasPrefix(r.URL.Path, "/oauth/") {

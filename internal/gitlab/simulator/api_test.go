@@ -227,6 +227,10 @@ func TestPipelineListFilters(t *testing.T) {
 		{"updated_after is inclusive", "updated_after=" + url.QueryEscape(p4Updated.Format(time.RFC3339Nano)), []int64{p4}},
 		{"updated_after excludes older", "updated_after=" + url.QueryEscape(t0.Add(90*time.Second).Format(time.RFC3339)), []int64{p4, p3}},
 		{"updated_before", "updated_before=" + url.QueryEscape(t0.Add(30*time.Second).Format(time.RFC3339)), []int64{p1}},
+		{"created_after is inclusive", "created_after=" + url.QueryEscape(t0.Add(time.Minute).Format(time.RFC3339)), []int64{p4, p3, p2}},
+		{"created_before is inclusive", "created_before=" + url.QueryEscape(t0.Add(time.Minute).Format(time.RFC3339)), []int64{p2, p1}},
+		{"created window", "created_after=" + url.QueryEscape(t0.Add(time.Minute).Format(time.RFC3339)) +
+			"&created_before=" + url.QueryEscape(t0.Add(2*time.Minute).Format(time.RFC3339)), []int64{p3, p2}},
 		{"sort asc", "sort=asc", []int64{p1, p2, p3, p4}},
 		{"order by ref", "order_by=ref&sort=asc", []int64{p2, p4, p1, p3}},
 	}
@@ -249,7 +253,7 @@ func TestPipelineListFilters(t *testing.T) {
 			}
 		})
 	}
-	for _, q := range []string{"status=bogus", "scope=bogus", "order_by=name", "sort=up", "updated_after=yesterday"} {
+	for _, q := range []string{"status=bogus", "scope=bogus", "order_by=name", "sort=up", "updated_after=yesterday", "created_after=soon", "created_before=later"} {
 		if r := f.do(t, "GET", "/projects/7/pipelines?"+q, aliceToken, nil); r.status != http.StatusBadRequest {
 			t.Errorf("%s: status %d, want 400", q, r.status)
 		}

@@ -288,7 +288,11 @@ func (s *Server) triggerPipelineAPI(w http.ResponseWriter, r *http.Request, idOr
 	if err := s.checkOverrideRole(pr, trig.OwnerID, vars); err != nil {
 		return err
 	}
-	p, cerr := s.createPipeline(pr, ref, "trigger", trig.OwnerID, vars)
+	inputs, ierr := params.inputs("inputs")
+	if ierr != nil {
+		return ierr
+	}
+	p, cerr := s.createPipeline(pr, ref, "trigger", trig.OwnerID, vars, inputs)
 	if cerr != nil {
 		return cerr
 	}

@@ -42,7 +42,14 @@ const (
 // protected for Maintainers), the public project "demo/docs" (id 3) and an
 // OAuth application (DemoOAuthClientID) whose browser user signs in by
 // username on the authorization page.
-func NewDemo(opts Options) *Server {
+func NewDemo(opts Options) *Server { return newDemo(opts, 0) }
+
+// NewDemoWithHistory is NewDemo with days of generated CI history on
+// demo/webapp (GenerateHistory, ten pipelines a day, ending before the
+// demo's own pipelines, which keep the newest ids) for `/ci stats`.
+func NewDemoWithHistory(opts Options, days int) *Server { return newDemo(opts, days) }
+
+func newDemo(opts Options, historyDays int) *Server {
 	s := New(opts)
 	s.AddUser(User{ID: DemoUserID, Username: "demo", Name: "Demo User", Email: "demo@example.com"}, DemoToken)
 	s.AddUser(User{ID: DemoViewerID, Username: "viewer", Name: "Vera Viewer", Email: "viewer@example.com"}, DemoViewerToken)
@@ -59,7 +66,14 @@ func NewDemo(opts Options) *Server {
 			{Name: "unit-tests", Stage: "test"},
 			{Name: "integration-tests", Stage: "test", Flaky: true},
 			{Name: "lint", Stage: "test", AllowFailure: true, Fail: true},
-			{Name: "deploy-production", Stage: "deploy", When: "manual", Only: []string{"main", "v*"}},
+			{Name: "deploy-production", Stage: "deploy", When: "manual", Only: []string{"main", "v*"},
+				Inputs: []InputSpec{{Name: "region", Default: "eu-west", Options: []any{"eu-west", "us-east"}}}},
+		},
+		// Every input has a default, so `/ci run main` works without any;
+		// try `/ci run main input:environment=production input:replicas=3`.
+		Inputs: []InputSpec{
+			{Name: "environment", Default: "staging", Options: []any{"staging", "production"}},
+			{Name: "replicas", Type: "number", Default: float64(1)},
 		},
 	})
 	s.SetMember(DemoWebappID, DemoDeveloperID, Developer)
@@ -81,6 +95,10 @@ func NewDemo(opts Options) *Server {
 	s.AddSchedule(DemoWebappID, Schedule{Description: "nightly build", Ref: "main", Cron: "0 2 * * *",
 		CronTimezone: "Pacific Time (US & Canada)", Active: true, OwnerID: DemoUserID})
 
+	if historyDays > 0 {
+		s.GenerateHistory(DemoWebappID, History{Days: historyDays, Seed: 2024, UserID: DemoUserID,
+			End: s.clock().Add(-3*time.Hour - 10*time.Minute), FlakyRate: 0.15, RerunRate: 0.2})
+	}
 	// History: pipelines that finished in the last hours, stamped with a
 	// clock running from three hours ago.
 	wall := s.now
@@ -100,7 +118,7 @@ func NewDemo(opts Options) *Server {
 		}
 		for _, j := range p.latest() {
 			if j.status == StatusManual {
-				_, _ = s.playJob(j, DemoUserID, nil)
+				_, _ = s.playJob(j, DemoUserID, nil, nil)
 			}
 		}
 		for s.step(p) {

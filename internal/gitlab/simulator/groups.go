@@ -101,8 +101,10 @@ type projectSimpleJSON struct {
 	Name              string `json:"name"`
 	Path              string `json:"path"`
 	PathWithNamespace string `json:"path_with_namespace"`
+	CreatedAt         string `json:"created_at"`
 	DefaultBranch     string `json:"default_branch"`
 	WebURL            string `json:"web_url"`
+	LastActivityAt    string `json:"last_activity_at"`
 }
 
 // routeGroup answers GET /groups/:id and GET /groups/:id/projects
@@ -130,18 +132,25 @@ func (s *Server) routeGroup(c *call, idOrPath string, rest []string) *apiError {
 		writeJSON(c.w, 200, groupJSON{ID: g.ID, Name: name, Path: name, FullPath: g.Path, WebURL: s.webBase + "/groups/" + g.Path})
 		return nil
 	case len(rest) == 1 && rest[0] == "projects":
-		sub := c.r.URL.Query().Get("include_subgroups") == "true"
-		out := []projectSimpleJSON{}
+		q := c.r.URL.Query()
+		sub := q.Get("include_subgroups") == "true"
+		var in []*project
 		for _, pr := range projects {
-			if !inGroup(pr.Path, g.Path, sub) {
-				continue
+			if inGroup(pr.Path, g.Path, sub) {
+				in = append(in, pr)
 			}
+		}
+		if bad := sortGroupProjects(in, q.Get("order_by"), q.Get("sort")); bad != "" {
+			return paramError(bad + " does not have a valid value")
+		}
+		out := make([]projectSimpleJSON, 0, len(in))
+		for _, pr := range in {
 			out = append(out, projectSimpleJSON{
-				ID: pr.ID, Name: pr.Path[strings.LastIndex(pr.Path, "/")+1:], Path: pr.Path[strings.LastIndex(pr.Path, "/")+1:],
-				PathWithNamespace: pr.Path, DefaultBranch: pr.DefaultBranch, WebURL: s.webBase + "/" + pr.Path,
+				ID: pr.ID, Name: lastSegment(pr.Path), Path: lastSegment(pr.Path),
+				PathWithNamespace: pr.Path, CreatedAt: ts(pr.createdAt), DefaultBranch: pr.DefaultBranch,
+				WebURL: s.webBase + "/" + pr.Path, LastActivityAt: ts(pr.lastActivityAt),
 			})
 		}
-		sort.Slice(out, func(i, k int) bool { return out[i].ID < out[k].ID })
 		return writePage(c, out)
 	}
 	return errRouteNotFound
@@ -157,7 +166,7 @@ func (s *Server) CreateChildPipeline(projectID, parentID int64) int64 {
 	if parent == nil {
 		return 0
 	}
-	p, err := s.createPipeline(parent.project, parent.ref, "parent_pipeline", parent.userID, nil)
+	p, err := s.createPipeline(parent.project, parent.ref, "parent_pipeline", parent.userID, nil, nil)
 	if err != nil {
 		return 0
 	}

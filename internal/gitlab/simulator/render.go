@@ -387,17 +387,13 @@ func (s *Server) projectJSON(pr *project, level AccessLevel) projectJSON {
 		nsName = parts[len(parts)-2]
 	}
 	host := strings.TrimPrefix(strings.TrimPrefix(s.webBase, "https://"), "http://")
-	last := pr.createdAt
-	if n := len(pr.pipelines); n > 0 {
-		last = pr.pipelines[n-1].updatedAt
-	}
 	return projectJSON{
 		ID: pr.ID, Name: name, NameWithNamespace: strings.Join(parts, " / "), Path: name,
 		PathWithNamespace: pr.Path, CreatedAt: ts(pr.createdAt), DefaultBranch: pr.DefaultBranch,
 		TagList: []string{}, Topics: []string{},
 		SSHURLToRepo:  "git@" + host + ":" + pr.Path + ".git",
 		HTTPURLToRepo: s.webBase + "/" + pr.Path + ".git",
-		WebURL:        s.webBase + "/" + pr.Path, LastActivityAt: ts(last),
+		WebURL:        s.webBase + "/" + pr.Path, LastActivityAt: ts(pr.lastActivityAt),
 		Namespace: namespaceJSON{
 			ID: 1000 + pr.ID, Name: nsName, Path: nsName, Kind: "group", FullPath: nsPath,
 			WebURL: s.webBase + "/groups/" + nsPath,

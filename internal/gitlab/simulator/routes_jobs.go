@@ -61,7 +61,11 @@ func (s *Server) routeJob(c *call, idStr string, rest []string) *apiError {
 		if verr != nil {
 			return verr
 		}
-		nj, aerr := s.playJob(j, c.user.ID, vars)
+		inputs, ierr := params.inputs("job_inputs")
+		if ierr != nil {
+			return ierr
+		}
+		nj, aerr := s.playJob(j, c.user.ID, vars, inputs)
 		if aerr != nil {
 			return aerr
 		}

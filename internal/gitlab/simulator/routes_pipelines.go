@@ -104,7 +104,11 @@ func (s *Server) createPipelineAPI(c *call) *apiError {
 	if err := s.checkOverrideRole(c.proj, c.user.ID, vars); err != nil {
 		return err
 	}
-	p, err := s.createPipeline(c.proj, ref, "api", c.user.ID, vars)
+	inputs, err := params.inputs("inputs")
+	if err != nil {
+		return err
+	}
+	p, err := s.createPipeline(c.proj, ref, "api", c.user.ID, vars, inputs)
 	if err != nil {
 		return err
 	}
@@ -207,6 +211,21 @@ func (s *Server) listPipelines(c *call) *apiError {
 			return paramError("updated_before is invalid")
 		}
 		filters = append(filters, func(p *pipeline) bool { return !p.updatedAt.After(t) })
+	}
+	// created_after/created_before are inclusive too (CreatedAtFilterable).
+	if v := q.Get("created_after"); v != "" {
+		t, ok := parseISOTime(v)
+		if !ok {
+			return paramError("created_after is invalid")
+		}
+		filters = append(filters, func(p *pipeline) bool { return !p.createdAt.Before(t) })
+	}
+	if v := q.Get("created_before"); v != "" {
+		t, ok := parseISOTime(v)
+		if !ok {
+			return paramError("created_before is invalid")
+		}
+		filters = append(filters, func(p *pipeline) bool { return !p.createdAt.After(t) })
 	}
 	orderBy := q.Get("order_by")
 	if orderBy == "" {

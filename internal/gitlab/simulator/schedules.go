@@ -457,7 +457,7 @@ func (s *Server) playSchedule(c *call, x *schedule) {
 	if len(x.Variables) > 0 && !s.canSetPipelineVariables(c.proj, c.level) {
 		return
 	}
-	p, err := s.createPipeline(c.proj, shortRef(x.Ref), "schedule", c.user.ID, x.Variables)
+	p, err := s.createPipeline(c.proj, shortRef(x.Ref), "schedule", c.user.ID, x.Variables, nil)
 	if err != nil {
 		return
 	}

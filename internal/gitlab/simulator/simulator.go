@@ -5,7 +5,10 @@
 // Who may do what follows GitLab too: administrators and Sudo, blocked
 // users and token scopes (identity.go), project visibility and public
 // pipelines (visibility.go), protected branches (protected_branches.go),
-// and GitLab's OAuth 2 provider under /oauth (oauth.go).
+// and GitLab's OAuth 2 provider under /oauth (oauth.go). Projects keep
+// last_activity_at as GitLab's events move it (activity.go), and
+// SetRateLimit counts requests as GitLab's authenticated API throttle does
+// (ratelimit.go).
 //
 // It is written from GitLab's API documentation (doc/api/pipelines.md,
 // jobs.md, projects.md, users.md) and the fixtures in shared/fixtures, not
@@ -114,6 +117,9 @@ type JobSpec struct {
 	LogBytes int64
 	// Only lists the refs the job runs on; empty means every ref.
 	Only []string
+	// Inputs are the job's inputs (the inputs: keyword), which a manual job
+	// may be given when it is played (job_inputs).
+	Inputs []InputSpec
 }
 
 // Project is a GitLab project known to the simulator.
@@ -143,6 +149,10 @@ type Project struct {
 	// jobs and logs. GitLab enables it by default; the simulator does not, so
 	// that a plain Project keeps CI to Reporter and up.
 	PublicPipelines bool
+	// Inputs is the configuration's spec:inputs: inputs given when a
+	// pipeline is created are checked against it as GitLab does, and a
+	// required input left out refuses the pipeline.
+	Inputs []InputSpec
 }
 
 // JobInfo is a snapshot of one job.
@@ -201,6 +211,10 @@ type project struct {
 	nextIID   int64
 	stages    []string
 	pipelines []*pipeline // ascending id
+
+	// lastActivityAt is last_activity_at: created_at, then moved by events
+	// at most once an hour (activity.go).
+	lastActivityAt time.Time
 }
 
 type pipeline struct {
@@ -216,7 +230,8 @@ type pipeline struct {
 	startedAt  *time.Time
 	finishedAt *time.Time
 	variables  []Variable
-	jobs       []*job // ascending id, retried included
+	inputs     map[string]any // spec:inputs with defaults filled in
+	jobs       []*job         // ascending id, retried included
 }
 
 type job struct {
@@ -238,6 +253,7 @@ type job struct {
 	expireAt   *time.Time
 	log        *string // overrides the spec/generated log (SetJobLog)
 	variables  []Variable
+	inputs     map[string]any // job inputs with defaults filled in
 }
 
 // Server is an in-process GitLab REST v4 API. It is safe for concurrent use.
@@ -264,6 +280,7 @@ type Server struct {
 	failStatus int
 	failRetry  time.Duration
 	fault      func(r *http.Request) (int, time.Duration, bool)
+	throttle   throttleState // API rate limit (ratelimit.go)
 
 	ci ciState // triggers, CI/CD variables, groups (ci.go)
 
@@ -367,6 +384,7 @@ func (s *Server) AddProject(p Project) Project {
 		}
 	}
 	pr := &project{Project: p, createdAt: s.clock()}
+	pr.lastActivityAt = pr.createdAt
 	for _, j := range p.Jobs {
 		if !contains(pr.stages, j.Stage) {
 			pr.stages = append(pr.stages, j.Stage)
@@ -376,6 +394,7 @@ func (s *Server) AddProject(p Project) Project {
 		delete(s.byPath, strings.ToLower(old.Path))
 		pr.pipelines = old.pipelines
 		pr.nextIID = old.nextIID
+		pr.createdAt, pr.lastActivityAt = old.createdAt, old.lastActivityAt
 	}
 	s.projects[p.ID] = pr
 	s.byPath[strings.ToLower(p.Path)] = pr
@@ -415,7 +434,7 @@ func (s *Server) CreatePipeline(projectID int64, ref, source string, userID int6
 	if !ok {
 		return 0
 	}
-	p, err := s.createPipeline(pr, ref, source, userID, nil)
+	p, err := s.createPipeline(pr, ref, source, userID, nil, nil)
 	if err != nil {
 		return 0
 	}

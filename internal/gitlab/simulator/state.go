@@ -3,6 +3,7 @@ package simulator
 import (
 	"net/http"
 	"path"
+	"strings"
 	"time"
 )
 
@@ -159,7 +160,7 @@ func (p *pipeline) withWarnings() bool {
 	return false
 }
 
-func (s *Server) createPipeline(pr *project, ref, source string, userID int64, vars []Variable) (*pipeline, *apiError) {
+func (s *Server) createPipeline(pr *project, ref, source string, userID int64, vars []Variable, given map[string]any) (*pipeline, *apiError) {
 	isBranch, isTag := contains(pr.Branches, ref), contains(pr.Tags, ref)
 	if ref == "" || (!isBranch && !isTag) {
 		return nil, errRefNotFound
@@ -173,9 +174,14 @@ func (s *Server) createPipeline(pr *project, ref, source string, userID int64, v
 	if len(specs) == 0 {
 		return nil, errNoJobs
 	}
+	inputs, errs := resolveInputs(pr.Inputs, given)
+	if errs != nil {
+		return nil, inputError(errs)
+	}
 	if source == "" {
 		source = "api"
 	}
+	s.pipelineEvent(pr, source)
 	now := s.clock()
 	s.nextPipe++
 	pr.nextIID++
@@ -183,6 +189,7 @@ func (s *Server) createPipeline(pr *project, ref, source string, userID int64, v
 		id: s.nextPipe, iid: pr.nextIID, project: pr, ref: ref, sha: fakeSHA(pr.Path, ref),
 		tag: isTag && !isBranch, source: source, userID: userID, status: StatusCreated,
 		createdAt: now, updatedAt: now, variables: append([]Variable(nil), vars...),
+		inputs: inputs,
 	}
 	for _, js := range specs {
 		s.newJob(p, js, 1, userID)
@@ -210,6 +217,9 @@ func (s *Server) newJob(p *pipeline, js JobSpec, attempt int, userID int64) *job
 	j := &job{
 		id: s.nextJob, pipeline: p, spec: js, attempt: attempt, status: StatusCreated,
 		userID: userID, createdAt: s.clock(),
+	}
+	if len(js.Inputs) > 0 {
+		j.inputs, _ = resolveInputs(js.Inputs, nil) // job inputs all have defaults
 	}
 	for i, st := range p.project.stages {
 		if st == js.Stage {
@@ -405,6 +415,9 @@ func (s *Server) retryJob(j *job, userID int64, vars []Variable) *job {
 	p := j.pipeline
 	j.retried = true
 	nj := s.newJob(p, j.spec, j.attempt+1, userID)
+	if j.inputs != nil {
+		nj.inputs = copyInputs(j.inputs) // a retry keeps the inputs the job ran with
+	}
 	if vars != nil {
 		nj.variables = vars
 	} else {
@@ -420,14 +433,24 @@ func (s *Server) retryJob(j *job, userID int64, vars []Variable) *job {
 }
 
 // playJob starts a manual job, or re-runs a finished manual one.
-func (s *Server) playJob(j *job, userID int64, vars []Variable) (*job, *apiError) {
+func (s *Server) playJob(j *job, userID int64, vars []Variable, given map[string]any) (*job, *apiError) {
 	if !j.manual() || j.retried {
 		return nil, msgError(http.StatusBadRequest, "400 Bad request - Unplayable Job")
+	}
+	var inputs map[string]any
+	if given != nil {
+		var errs []string
+		if inputs, errs = resolveInputs(j.spec.Inputs, given); errs != nil {
+			return nil, msgError(http.StatusBadRequest, strings.Join(errs, "; "))
+		}
 	}
 	switch j.status {
 	case StatusManual, StatusScheduled:
 		j.userID = userID
 		j.variables = vars
+		if inputs != nil {
+			j.inputs = inputs
+		}
 		s.setJob(j, StatusPending, "")
 		s.recompute(j.pipeline)
 		return j, nil
@@ -435,7 +458,11 @@ func (s *Server) playJob(j *job, userID int64, vars []Variable) (*job, *apiError
 		if vars == nil {
 			vars = []Variable{}
 		}
-		return s.retryJob(j, userID, vars), nil
+		nj := s.retryJob(j, userID, vars)
+		if inputs != nil {
+			nj.inputs = inputs
+		}
+		return nj, nil
 	}
 	return nil, msgError(http.StatusBadRequest, "400 Bad request - Unplayable Job")
 }

@@ -164,7 +164,7 @@ func TestGroupMembershipIsInherited(t *testing.T) {
 		var list []struct {
 			ID int64 `json:"id"`
 		}
-		f.do(t, "GET", "/groups/group/projects?include_subgroups=true", tc.token, nil).json(t, &list)
+		f.do(t, "GET", "/groups/group/projects?include_subgroups=true&order_by=id&sort=asc", tc.token, nil).json(t, &list)
 		var ids []int64
 		for _, p := range list {
 			ids = append(ids, p.ID)
