@@ -65,6 +65,7 @@ func (s *Store) AddDigest(d Digest) (Digest, error) {
 func (s *Store) Digests() ([]Digest, error) {
 	var out []Digest
 	err := s.db.View(func(tx Tx) error {
+		out = nil
 		return each(tx, bucketDigests, func(d Digest) error {
 			out = append(out, d)
 			return nil
@@ -127,6 +128,7 @@ func (s *Store) ClaimDigestSlot(id int64, slot time.Time) (d Digest, claimed boo
 	}
 	slot = slot.UTC()
 	err = s.db.Update(func(tx Tx) error {
+		claimed = false
 		found, err := get(tx, bucketDigests, key, &d)
 		if err != nil || !found || !slot.After(d.LastSlot) {
 			return err

@@ -98,6 +98,7 @@ func (s *Store) InsightPipelines(projectID int64, since time.Time) ([]InsightPip
 	}
 	var out []InsightPipeline
 	err = s.db.View(func(tx Tx) error {
+		out = nil
 		return eachPrefix(tx, bucketInsightPipelines, prefix, func(p InsightPipeline) error {
 			if !p.CreatedAt.Before(since) {
 				out = append(out, p)

@@ -104,6 +104,7 @@ func (s *Store) Link(team, user string) (l Link, found bool, err error) {
 func (s *Store) Links() ([]Link, error) {
 	var out []Link
 	err := s.db.View(func(tx Tx) error {
+		out = nil
 		return each(tx, bucketLinks, func(l Link) error {
 			out = append(out, l)
 			return nil
@@ -266,6 +267,7 @@ func (s *Store) WithPendingLogin(stateHash string, fn func(p *PendingLogin, foun
 func (s *Store) PendingLogins() ([]PendingLogin, error) {
 	var out []PendingLogin
 	err := s.db.View(func(tx Tx) error {
+		out = nil
 		return each(tx, bucketPending, func(p PendingLogin) error {
 			out = append(out, p)
 			return nil

@@ -34,6 +34,9 @@ func (e *Engine) Lock(ctx context.Context, name string) (func(), error) {
 		// connection is not reused.
 		_ = conn.Conn().Close(context.WithoutCancel(ctx))
 		conn.Release()
+		if ctx.Err() != nil {
+			return nil, ctx.Err() // waited in vain: the database is fine
+		}
 		return nil, e.wrap(dbErr(err))
 	}
 	var once sync.Once

@@ -56,6 +56,21 @@ func Populate(t testing.TB, s *state.Store) {
 	must("home", err)
 	_, _, err = s.Enqueue("watch", []byte(`{"channel":"C0"}`), "", nil, 0)
 	must("queue", err)
+	// A linked account, its tokens sealed (bytes only its key opens).
+	_, err = s.WithLink("T0", "U1", func(l *state.Link, _ bool) (state.RecordOp, error) {
+		l.GitLabUserID, l.GitLabUsername = 5, "alice"
+		l.AccessToken, l.RefreshToken = []byte{0x8f, 0x00, 0x13, 0xfe}, []byte{0x01, 0x9c, 0x00}
+		return state.Save, nil
+	})
+	must("link", err)
+	must("pending login", s.PutPendingLogin(state.PendingLogin{StateHash: "h1", Team: "T0", User: "U1",
+		Verifier: []byte{0xaa, 0x00}, ExpiresAt: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)}))
+	_, err = s.AddDigest(state.Digest{Channel: "C0", Project: "group/app", Cron: "0 9 * * 1", Spec: "0 9 * * 1", TZ: "UTC", Location: "UTC", Days: 7})
+	must("digest", err)
+	must("insight pipelines", s.PutInsightPipelines([]state.InsightPipeline{{ProjectID: 7, ID: 100, Status: "failed", Ref: "main",
+		SHA: "abc", CreatedAt: time.Date(2025, 3, 1, 11, 0, 0, 0, time.UTC), Jobs: []state.InsightJob{{ID: 1, Name: "unit", Status: "failed"}}}}))
+	must("insight sync", s.PutInsightSync(state.InsightSync{ProjectID: 7, Ref: "main",
+		From: time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC), Cursor: time.Date(2025, 3, 1, 11, 0, 0, 0, time.UTC)}))
 	// A bucket this version does not know, holding bytes that are not
 	// JSON (an encrypted token, say), and a sequence of its own.
 	must("raw bucket", s.Engine().Update(context.Background(), func(tx state.Tx) error {
