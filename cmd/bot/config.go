@@ -55,6 +55,8 @@ type Config struct {
 	MaxUpload           int64         // largest file uploaded to Slack, in bytes
 	LogLevel            zerolog.Level // root logger level
 	LogFormat           string        // json or console
+	DatabaseURL         string        // PostgreSQL instead of bbolt (config_db.go); holds the password
+	LeaseTTL            time.Duration // leader lease on PostgreSQL
 	// Identity (DESIGN §7, identity_config.go): PIPEBOT_IDENTITY and the
 	// account linking settings.
 	Identity          string // bot, linked or sudo
@@ -104,8 +106,10 @@ func loadConfig(mode Mode, getenv func(string) string, readFile func(string) ([]
 	c.LogLevel = l.logLevel("PIPEBOT_LOG_LEVEL")
 	c.LogFormat = l.oneOf("PIPEBOT_LOG_FORMAT", defaultLogFormat, "json", "console")
 	if mode == ModeServe {
+		c.DatabaseURL = l.databaseURL("PIPEBOT_DATABASE_URL")
 		l.identity(&c)
 	}
+	c.LeaseTTL = l.leaseTTL("PIPEBOT_LEASE_TTL")
 	if l.err != nil {
 		return Config{}, l.err
 	}
@@ -155,10 +159,10 @@ func (c Config) String() string {
 func (c Config) baseString() string {
 	return fmt.Sprintf("slack_bot_token=%s slack_app_token=%s slack_signing_secret=%s slack_api_url=%s "+
 		"gitlab_url=%s gitlab_token=%s gitlab_webhook_secret=%s listen_addr=%s db_path=%q poll_interval=%s "+
-		"admins=%s default_role=%s max_upload=%d log_level=%s log_format=%s",
+		"admins=%s default_role=%s max_upload=%d log_level=%s log_format=%s database_url=%s lease_ttl=%s",
 		setOrUnset(c.SlackBotToken), setOrUnset(c.SlackAppToken), setOrUnset(c.SlackSigningSecret), c.SlackAPIURL,
 		c.GitLabURL, setOrUnset(c.GitLabToken), setOrUnset(c.GitLabWebhookSecret), c.ListenAddr, c.DBPath, c.PollInterval,
-		strings.Join(c.Admins, ","), c.DefaultRole, c.MaxUpload, c.LogLevel, c.LogFormat)
+		strings.Join(c.Admins, ","), c.DefaultRole, c.MaxUpload, c.LogLevel, c.LogFormat, setOrUnset(c.DatabaseURL), c.LeaseTTL)
 }
 
 // GoString keeps %#v from printing secrets too.

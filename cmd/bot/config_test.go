@@ -174,6 +174,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		MaxUpload:          1 << 30,
 		LogLevel:           zerolog.InfoLevel,
 		LogFormat:          "json",
+		LeaseTTL:           15 * time.Second,
 		Identity:           "bot",
 	}
 	if !reflect.DeepEqual(c, want) {

@@ -29,6 +29,7 @@ import (
 	"github.com/pipebot/pipebot/internal/gitlab/simulator"
 	"github.com/pipebot/pipebot/internal/identity"
 	"github.com/pipebot/pipebot/internal/insights"
+	"github.com/pipebot/pipebot/internal/leader"
 	"github.com/pipebot/pipebot/internal/metrics"
 	"github.com/pipebot/pipebot/internal/notify"
 	"github.com/pipebot/pipebot/internal/slackapp"
@@ -53,11 +54,12 @@ func main() {
 
 const usage = `pipebot drives GitLab CI/CD from Slack.
 
-Usage: pipebot [serve|demo|console|version]
+Usage: pipebot [serve|demo|console|migrate|version]
 
   serve    the bot: Slack transports, watcher, HTTP server (default)
   demo     a terminal chat against a built-in GitLab simulator; no credentials needed
   console  the same terminal chat against the GitLab in GITLAB_URL
+  migrate  copy the bbolt file into an empty PostgreSQL database: migrate --to postgres://…
   version  print version information
 
 Configuration is read from the environment; see README.md.
@@ -75,6 +77,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return chat(ctx, ModeDemo, stdin, stdout, stderr)
 	case "console":
 		return chat(ctx, ModeConsole, stdin, stdout, stderr)
+	case "migrate":
+		return migrate(ctx, args[1:], stdout)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "pipebot %s (commit %s, %s)\n", version, commit, runtime.Version())
 		return nil
@@ -82,7 +86,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	return fmt.Errorf("unknown subcommand %q (serve, demo, console, version)", sub)
+	return fmt.Errorf("unknown subcommand %q (serve, demo, console, migrate, version)", sub)
 }
 
 func newLogger(cfg Config, w io.Writer) zerolog.Logger {
@@ -101,10 +105,16 @@ type app struct {
 	router  *commands.Router
 	pool    *slackapp.Pool
 	metrics *metrics.Metrics
+	log     zerolog.Logger
+	// Replicas on PostgreSQL (replica.go); nil on bbolt. The watcher then
+	// writes through leaderStore, fenced by the elector's lease.
+	elector     *leader.Elector
+	leaderStore *state.Store
+	relay       *notify.WatchRelay
 	// identity says who acts in GitLab for each person (identity_wire.go).
 	identity *identity.Service
-	// digests posts the channels' CI digests (insights.Runner); on a
-	// shared database only the leader should run it.
+	// digests posts the channels' CI digests (insights.Runner); only the
+	// leader runs it (replica.go), claiming slots through leaderStore.
 	digests *insights.Runner
 }
 
@@ -123,9 +133,9 @@ type wiring struct {
 }
 
 func wire(w wiring) (*app, error) {
-	store, err := state.Open(w.cfg.DBPath, state.Options{Timeout: time.Second})
+	store, err := openStore(w.cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", w.cfg.DBPath, err)
+		return nil, err
 	}
 	gl, err := gitlab.New(gitlab.Config{
 		BaseURL: w.gitlabURL, Token: w.gitlabToken, UserAgent: "pipebot/" + version,
@@ -144,14 +154,35 @@ func wire(w wiring) (*app, error) {
 		w.log.Info().Int("removed", n).Msg("removed upload spool leftovers")
 	}
 	poster := notify.NewSlack(notify.SlackConfig{API: w.slackAPI, Observe: w.metrics.SlackCall})
+	// Replicas on one database: the watcher is the leader's, its writes
+	// fenced by the lease and its posts gated on it; commands reach it
+	// through the relay (replica.go).
+	a := &app{store: store, gitlab: gl, metrics: w.metrics, log: w.log, leaderStore: store}
+	leaderSlack := poster
+	if store.Replicated() {
+		a.elector = leader.New(leader.Config{Store: store, Holder: holderID(), TTL: w.cfg.LeaseTTL, Logger: w.log, OnChange: w.metrics.SetLeader})
+		a.leaderStore = store.Fenced(a.elector.Epoch)
+		leaderSlack = notify.NewSlack(notify.SlackConfig{API: w.slackAPI, Observe: w.metrics.SlackCall, Gate: a.elector.Gate})
+	}
 	// The watcher tells the router's App Home of pipeline changes; the
 	// router is built just below, before the watcher runs.
 	var router *commands.Router
 	watcher := notify.New(notify.Config{
-		GitLab: gl, Slack: poster, Store: store, Interval: w.cfg.PollInterval, Logger: w.log,
+		GitLab: gl, Slack: leaderSlack, Store: a.leaderStore, Interval: w.cfg.PollInterval, Logger: w.log,
 		OnPoll: w.metrics.PollDone, OnWatches: w.metrics.SetWatches, JobPreview: commands.JobPreview,
 		OnHomeChange: func(ctx context.Context, c notify.HomeChange) { router.HomePipelineChanged(ctx, c) },
 	})
+	// Commands subscribe and track unfurls through a watcher on the
+	// unfenced store (any replica may), and start watches through the
+	// relay, which hands them to the leader.
+	var watchStarter watchStarter = watcher
+	cmdWatcher := watcher
+	if a.elector != nil {
+		cmdWatcher = notify.New(notify.Config{GitLab: gl, Slack: poster, Store: store, Interval: w.cfg.PollInterval,
+			Logger: w.log, JobPreview: commands.JobPreview})
+		a.relay = notify.NewWatchRelay(notify.WatchRelayConfig{Leader: watcher, Leading: a.elector.Leading, Store: store, Logger: w.log})
+		watchStarter = a.relay
+	}
 	role, err := commands.ParseRole(w.cfg.DefaultRole)
 	if err != nil {
 		role = commands.RoleViewer
@@ -162,20 +193,21 @@ func wire(w wiring) (*app, error) {
 		return nil, err
 	}
 	router = commands.New(commands.Deps{
-		GitLab: gl, Watcher: watcher, Subs: watcher, Slack: poster, Store: store,
-		Uploads: poster, Unfurls: poster, LiveUnfurls: watcher, Spool: spool, MaxUpload: w.cfg.MaxUpload,
+		GitLab: gl, Watcher: watchStarter, Subs: cmdWatcher, Slack: poster, Store: store,
+		Uploads: poster, Unfurls: poster, LiveUnfurls: cmdWatcher, Spool: spool, MaxUpload: w.cfg.MaxUpload,
 		Admins: w.cfg.Admins, DefaultRole: role, GitLabHosts: w.gitlabHosts, Logger: w.log, OnCommand: w.metrics.CommandDone,
 		HomeCoalesce: w.homeCoalesce, Identities: ids,
 		Insights: insights.NewBuilder(insights.Config{GitLab: gl, Store: store, Logger: w.log}), ChartDir: w.chartDir,
 	})
-	digests := insights.NewRunner(insights.RunnerConfig{Store: store, Post: router.PostDigest, Logger: w.log})
+	digests := insights.NewRunner(insights.RunnerConfig{Store: a.leaderStore, Post: router.PostDigest, Logger: w.log})
 	pool := slackapp.NewPool(slackapp.PoolConfig{
 		Logger:  w.log,
 		Observe: func(k slackapp.Kind, result string) { w.metrics.SlackDelivery(k.String(), result) },
 		Once:    slackOnce(store, w.log),
 	}, router)
-	return &app{store: store, gitlab: gl, slack: poster, watcher: watcher, router: router, pool: pool, metrics: w.metrics,
-		digests: digests, identity: ids}, nil
+	a.slack, a.watcher, a.router, a.pool = poster, watcher, router, pool
+	a.digests, a.identity = digests, ids
+	return a, nil
 }
 
 // demoHistoryDays is how much CI history demo/webapp has for /ci stats.
@@ -187,11 +219,12 @@ const demoHistoryDays = 30
 const slackDedupeTTL = 24 * time.Hour
 
 // slackOnce is the pool's dedupe: a marker per key in the store, so that a
-// redelivery reaching a restarted process is still dropped. A store error
-// lets the delivery run (a rare double run beats dropping a command).
-func slackOnce(store *state.Store, log zerolog.Logger) func(key string) bool {
-	return func(key string) bool {
-		first, err := store.MarkOnce("slack", key, slackDedupeTTL)
+// redelivery reaching a restarted process, or another replica, is still
+// dropped. A store error lets the delivery run (a rare double run beats
+// dropping a command).
+func slackOnce(store *state.Store, log zerolog.Logger) func(keys ...string) bool {
+	return func(keys ...string) bool {
+		first, err := store.MarkOnceAll("slack", keys, slackDedupeTTL)
 		if err != nil {
 			log.Error().Err(err).Msg("dedupe marker")
 			return true
@@ -227,9 +260,8 @@ func serve(ctx context.Context, stderr io.Writer) error {
 	defer stopWork()
 	a.pool.Start(work)
 	var bg sync.WaitGroup
-	bg.Add(3)
-	go func() { defer bg.Done(); a.watcher.Run(work) }()
-	go func() { defer bg.Done(); a.digests.Run(work) }()
+	bg.Add(2)
+	go func() { defer bg.Done(); a.runWatcher(work) }()
 	go func() { defer bg.Done(); housekeeping(work, a, log) }()
 
 	ready := &readiness{}
@@ -241,16 +273,24 @@ func serve(ctx context.Context, stderr io.Writer) error {
 	mux.Handle("GET /metrics", m.Handler())
 	mountIdentity(mux, a)
 	if cfg.GitLabWebhookSecret != "" {
-		hook := notify.NewWebhook(notify.WebhookConfig{
+		hcfg := notify.WebhookConfig{
 			Secret: cfg.GitLabWebhookSecret, Watcher: a.watcher, Logger: log, Observe: m.WebhookReceived,
 			Once: func(key string) (bool, error) { return a.store.MarkOnce("gitlab-hook", key, 24*time.Hour) },
 			Seen: func(key string) (bool, error) { return a.store.OnceMarked("gitlab-hook", key) },
-		})
+		}
+		if a.elector != nil {
+			// Every replica takes deliveries into the database's queue;
+			// the leader's relay processes them.
+			hcfg.Handoff = a.store
+		}
+		hook := notify.NewWebhook(hcfg)
 		mux.Handle("POST /gitlab/webhook", hook)
-		// Accepted deliveries are worked off on shutdown, before the store
-		// closes.
-		bg.Add(1)
-		go func() { defer bg.Done(); hook.Run(work) }()
+		if a.elector == nil {
+			// Accepted deliveries are worked off on shutdown, before the
+			// store closes.
+			bg.Add(1)
+			go func() { defer bg.Done(); hook.Run(work) }()
+		}
 	}
 	if cfg.SlackSigningSecret != "" {
 		h := slackapp.NewHTTP(slackapp.HTTPConfig{SigningSecret: cfg.SlackSigningSecret, Pool: a.pool, Logger: log, Answerer: a.router})
@@ -312,6 +352,9 @@ func housekeeping(ctx context.Context, a *app, log zerolog.Logger) {
 			} else if n > 0 {
 				log.Debug().Int("removed", n).Msg("pruned dedupe markers")
 			}
+			if _, err := a.store.PruneQueueResults(); err != nil {
+				log.Warn().Err(err).Msg("prune handoff results")
+			}
 		}
 	}
 }
@@ -325,20 +368,22 @@ func hostOf(raw string) string {
 }
 
 // readiness is /readyz: the db opens and Slack and GitLab answered at the
-// last check.
+// last check. The database is checked every few seconds (an outage turns
+// /readyz to 503 soon, and its end back), the others every 30 s.
 type readiness struct {
 	ok     atomic.Bool
 	reason atomic.Value
+	dbDown atomic.Bool
 }
+
+// dbCheckEvery is how often /readyz's view of the database is refreshed.
+const dbCheckEvery = 2 * time.Second
 
 func (r *readiness) loop(ctx context.Context, a *app, api *slack.Client, log zerolog.Logger) {
 	check := func() {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		var problems []string
-		if err := a.store.Ping(); err != nil {
-			problems = append(problems, "database")
-		}
 		if _, err := a.gitlab.Version(cctx); err != nil {
 			problems = append(problems, "gitlab")
 		}
@@ -351,20 +396,39 @@ func (r *readiness) loop(ctx context.Context, a *app, api *slack.Client, log zer
 			log.Warn().Strs("unreachable", problems).Msg("not ready")
 		}
 	}
+	checkDB := func() {
+		err := a.store.Ping()
+		if down := err != nil; down != r.dbDown.Swap(down) {
+			if down {
+				log.Warn().Err(err).Msg("database unreachable")
+			} else {
+				log.Info().Msg("database reachable again")
+			}
+		}
+	}
+	checkDB()
 	check()
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
+	db := time.NewTicker(dbCheckEvery)
+	defer db.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			check()
+		case <-db.C:
+			checkDB()
 		}
 	}
 }
 
 func (r *readiness) serve(w http.ResponseWriter, _ *http.Request) {
+	if r.dbDown.Load() {
+		http.Error(w, "not ready: database", http.StatusServiceUnavailable)
+		return
+	}
 	if r.ok.Load() {
 		_, _ = io.WriteString(w, "ready\n")
 		return

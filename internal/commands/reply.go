@@ -11,6 +11,7 @@ import (
 
 	"github.com/pipebot/pipebot/internal/gitlab"
 	"github.com/pipebot/pipebot/internal/notify"
+	"github.com/pipebot/pipebot/internal/state"
 )
 
 // userMessage is the sentence a user sees for err.
@@ -28,6 +29,9 @@ func userMessage(err error) string {
 	}
 	if errors.Is(err, notify.ErrNotInChannel) {
 		return "I am not in this channel. Invite me with `/invite @pipebot` and try again."
+	}
+	if errors.Is(err, state.ErrUnavailable) {
+		return "pipebot's database is unreachable right now, and this needs it; try again in a minute."
 	}
 	if m := gitlab.UserMessage(err); m != "" {
 		return notify.Escape(m)

@@ -32,6 +32,7 @@ type Metrics struct {
 	pollErrors      prometheus.Counter
 	webhooksHandled *prometheus.CounterVec
 	slackDeliveries *prometheus.CounterVec
+	leader          prometheus.Gauge
 }
 
 // NewRegistry returns a fresh registry holding the Go runtime and process
@@ -75,6 +76,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "pipebot_slack_calls_total",
 		Help: "Slack Web API calls, by method and result.",
 	}, []string{"method", "result"}))
+	m.leader = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "pipebot_leader",
+		Help: "1 on the replica that polls GitLab and posts notifications (the leader), 0 on the others.",
+	}))
 	m.watches = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "pipebot_watches",
 		Help: "Pipelines currently watched.",
@@ -159,6 +164,18 @@ func (m *Metrics) SlackCall(method, result string) {
 	m.slackCalls.WithLabelValues(method, result).Inc()
 }
 
+// SetLeader records whether this replica leads.
+func (m *Metrics) SetLeader(leading bool) {
+	if m == nil {
+		return
+	}
+	if leading {
+		m.leader.Set(1)
+	} else {
+		m.leader.Set(0)
+	}
+}
+
 // SetWatches sets the number of pipelines currently watched.
 func (m *Metrics) SetWatches(n int) {
 	if m == nil {
@@ -191,7 +208,8 @@ func (m *Metrics) WebhookReceived(event, result string) {
 
 // SlackDelivery counts one delivery from Slack handed to the worker pool;
 // kind is "command", "action", "view_submission" or "event", result is
-// "queued", "duplicate" (a redelivery, dropped) or "busy".
+// "queued" or "busy" when it arrives, and "duplicate" when a worker drops a
+// queued redelivery before it runs (so a duplicate was also queued).
 func (m *Metrics) SlackDelivery(kind, result string) {
 	if m == nil {
 		return

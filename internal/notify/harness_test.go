@@ -58,9 +58,18 @@ type harness struct {
 	clock  *clock
 	w      *Watcher
 	poster poster // what the watcher posts through; tests may wrap it
+	// openStore opens the store (a process start); nil is the bbolt file
+	// at dbPath.
+	openStore func() (*state.Store, error)
 }
 
 func newHarness(t testing.TB, jobs []simulator.JobSpec) *harness {
+	t.Helper()
+	return newHarnessOn(t, jobs, nil)
+}
+
+// newHarnessOn is newHarness with the store openStore opens (nil: bbolt).
+func newHarnessOn(t testing.TB, jobs []simulator.JobSpec, openStore func() (*state.Store, error)) *harness {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
 	sim := simulator.New(simulator.Options{Now: clk.Now})
@@ -79,7 +88,7 @@ func newHarness(t testing.TB, jobs []simulator.JobSpec) *harness {
 		t: t, sim: sim, gl: gl, fake: fake,
 		slack:  NewSlack(SlackConfig{API: api, PerChannel: time.Millisecond}),
 		dbPath: filepath.Join(t.TempDir(), "pipebot.db"),
-		clock:  clk,
+		clock:  clk, openStore: openStore,
 	}
 	h.poster = h.slack
 	h.open()
@@ -97,7 +106,11 @@ func testJobPreview(project string, j gitlab.Job) Message {
 // open opens the store and builds a fresh Watcher: a process start.
 func (h *harness) open() {
 	h.t.Helper()
-	st, err := state.Open(h.dbPath, state.Options{Timeout: time.Second})
+	open := h.openStore
+	if open == nil {
+		open = func() (*state.Store, error) { return state.Open(h.dbPath, state.Options{Timeout: time.Second}) }
+	}
+	st, err := open()
 	if err != nil {
 		h.t.Fatal(err)
 	}

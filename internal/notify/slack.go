@@ -79,6 +79,10 @@ type SlackConfig struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Observe, when set, is told the result of every Slack call.
 	Observe func(method, result string)
+	// Gate, when set, is asked before every message post, update and
+	// unfurl; its error is returned and nothing is sent. The leader of
+	// several replicas gates its notifications on its lease.
+	Gate func() error
 }
 
 // Slack posts pipebot's messages with Slack's rate limits respected: posts to
@@ -93,6 +97,7 @@ type Slack struct {
 	maxWait    time.Duration
 	sleep      func(ctx context.Context, d time.Duration) error
 	observe    func(method, result string)
+	gate       func() error
 
 	mu   sync.Mutex
 	next map[string]time.Time // channel -> earliest next post
@@ -109,6 +114,7 @@ func NewSlack(cfg SlackConfig) *Slack {
 		maxWait:    cfg.MaxRetryWait,
 		sleep:      cfg.Sleep,
 		observe:    cfg.Observe,
+		gate:       cfg.Gate,
 		next:       make(map[string]time.Time),
 	}
 	if s.http == nil {
@@ -156,6 +162,9 @@ func (s *Slack) Post(ctx context.Context, channel string, m Message) (string, er
 	}
 	var ts string
 	err := s.call(ctx, "chat.postMessage", func() error {
+		if err := s.open(); err != nil {
+			return err
+		}
 		var err error
 		_, ts, err = s.api.PostMessageContext(ctx, channel, m.options()...)
 		return err
@@ -169,6 +178,9 @@ func (s *Slack) Update(ctx context.Context, channel, ts string, m Message) error
 		return err
 	}
 	return s.call(ctx, "chat.update", func() error {
+		if err := s.open(); err != nil {
+			return err
+		}
 		_, _, _, err := s.api.UpdateMessageContext(ctx, channel, ts, m.options()...)
 		return err
 	})
@@ -253,6 +265,15 @@ func slackTS(t time.Time) string {
 		return ""
 	}
 	return fmt.Sprintf("%d.%06d", t.Unix(), t.Nanosecond()/1000)
+}
+
+// open checks the gate right before a message is sent (again before each
+// retry: a wait for Retry-After may outlast a lease).
+func (s *Slack) open() error {
+	if s.gate == nil {
+		return nil
+	}
+	return s.gate()
 }
 
 // pace waits until channel may take another post.

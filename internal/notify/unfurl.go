@@ -28,6 +28,9 @@ func (s *Slack) Unfurl(ctx context.Context, to UnfurlTarget, unfurls map[string]
 		atts[u] = slack.Attachment{Fallback: m.Text, Blocks: slack.Blocks{BlockSet: m.Blocks}}
 	}
 	return s.call(ctx, "chat.unfurl", func() error {
+		if err := s.open(); err != nil {
+			return err
+		}
 		var err error
 		switch {
 		case to.UnfurlID != "" && to.Source != "":

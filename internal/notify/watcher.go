@@ -196,6 +196,10 @@ type WatchRequest struct {
 	// place instead of posting a second card. If it cannot be updated (it is
 	// ephemeral or gone), a new card is posted.
 	CardTS string
+	// RecoverSince, when set, says that an earlier attempt at this request
+	// since then (by a leader that died, relay.go) may have posted the
+	// card and the final reply: Slack is asked before posting either.
+	RecoverSince time.Time `json:",omitzero"`
 }
 
 // Watch records a watch, posts its card and returns it. A pipeline already
@@ -211,6 +215,11 @@ func (w *Watcher) Watch(ctx context.Context, req WatchRequest) (state.Watch, err
 	existing, ok, err := w.cfg.Store.Watch(key)
 	if err != nil {
 		return state.Watch{}, fmt.Errorf("read watch: %w", err)
+	}
+	recovering := !req.RecoverSince.IsZero()
+	if ok && existing.MessageTS != "" && recovering {
+		// The earlier attempt recorded the watch: it goes on as it is.
+		return existing, w.render(ctx, existing, req.Pipeline)
 	}
 	if ok && existing.MessageTS != "" {
 		existing, err = w.cfg.Store.UpdateWatch(key, func(wt *state.Watch) error {
@@ -245,7 +254,10 @@ func (w *Watcher) Watch(ctx context.Context, req WatchRequest) (state.Watch, err
 	wt := state.Watch{
 		ProjectID: req.Project.ID, Project: req.Project.Path, PipelineID: req.Pipeline.ID,
 		Channel: req.Channel, Requester: req.Requester, CardPending: true,
-		CreatedAt: now, UpdatedAt: now,
+		CreatedAt: now, UpdatedAt: now, RecoverFinal: recovering,
+	}
+	if recovering {
+		wt.CreatedAt = req.RecoverSince // the card lookup starts there
 	}
 	in, err := w.watchInput(ctx, wt, req.Pipeline)
 	if err != nil {
@@ -267,7 +279,7 @@ func (w *Watcher) Watch(ctx context.Context, req WatchRequest) (state.Watch, err
 	if err := w.lowerCursor(req.Project.ID, req.Pipeline.UpdatedAt); err != nil {
 		return state.Watch{}, err
 	}
-	wt, err = w.postCard(ctx, wt, in, false)
+	wt, err = w.postCard(ctx, wt, in, recovering)
 	if errors.Is(err, ErrNotInChannel) || errors.Is(err, ErrChannelNotFound) {
 		if derr := w.cfg.Store.DeleteWatch(key); derr != nil {
 			w.log.Error().Err(derr).Msg("drop watch after refused post")
@@ -290,7 +302,7 @@ func (w *Watcher) reuseCard(ctx context.Context, req WatchRequest, now time.Time
 	wt := state.Watch{
 		ProjectID: req.Project.ID, Project: req.Project.Path, PipelineID: req.Pipeline.ID,
 		Channel: req.Channel, Requester: req.Requester, MessageTS: req.CardTS,
-		CreatedAt: now, UpdatedAt: now,
+		CreatedAt: now, UpdatedAt: now, RecoverFinal: !req.RecoverSince.IsZero(),
 	}
 	if err := w.cfg.Store.PutWatch(wt); err != nil {
 		return state.Watch{}, fmt.Errorf("record watch: %w", err)
@@ -452,7 +464,7 @@ func (w *Watcher) renderCard(ctx context.Context, wt state.Watch, p gitlab.Pipel
 // recorded first; an intent found from an earlier attempt means Slack is
 // asked whether the reply already exists before posting.
 func (w *Watcher) deliverFinal(ctx context.Context, wt state.Watch, in CardInput) error {
-	retrying := wt.FinalState == "pending"
+	retrying := wt.FinalState == "pending" || wt.RecoverFinal
 	wt, err := w.cfg.Store.UpdateWatch(wt.Key(), func(x *state.Watch) error {
 		x.FinalState = "pending"
 		x.LastStatus = cardStatus(in)

@@ -40,6 +40,13 @@ type WebhookConfig struct {
 	// MaxBody bounds a delivery's body; default 8 MiB.
 	MaxBody int64
 	Logger  zerolog.Logger
+	// Handoff, when set (replicas sharing a database), takes each
+	// accepted delivery into the database's queue for the leader instead
+	// of the memory queue (handoff.go); Once and Seen are then unused.
+	Handoff Handoff
+	// Finish, when set, is told the queue items of each event once it was
+	// processed: the leader's intake of handed-off deliveries (Deliver).
+	Finish func(item string)
 }
 
 // Webhook is POST /gitlab/webhook: it checks the token, drops duplicate
@@ -76,6 +83,8 @@ type hookEvent struct {
 	// keys are the delivery keys of the deliveries coalesced into this event,
 	// recorded as processed once it was.
 	keys []string
+	// items are the handoff queue items coalesced into this event (Deliver).
+	items []string
 }
 
 // NewWebhook returns the intake. It does no I/O.
@@ -136,6 +145,10 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.observe(kind, "bad_request")
 		http.Error(w, "not a pipeline or job hook", http.StatusBadRequest)
+		return
+	}
+	if h.cfg.Handoff != nil {
+		h.handOff(w, kind, body, deliveryKeys(r))
 		return
 	}
 	if h.full(ev.pipeline.ID) {
@@ -238,6 +251,8 @@ func (h *Webhook) enqueue(ev hookEvent) bool {
 		// Whichever state wins, both deliveries are processed with it.
 		ev.keys = append(append([]string(nil), old.keys...), ev.keys...)
 		old.keys = ev.keys
+		ev.items = append(append([]string(nil), old.items...), ev.items...)
+		old.items = ev.items
 	}
 	switch {
 	case !queued:
@@ -282,6 +297,11 @@ func (h *Webhook) Drain(ctx context.Context) error {
 		}
 		err := h.cfg.Watcher.hookPipeline(ctx, ev)
 		h.settle(ev.keys, err == nil)
+		if !errLeaderLost(err) && ctx.Err() == nil {
+			// Done, or failed in a way the next poll makes good; a leader
+			// that lost its lease leaves the item to the next one.
+			h.finish(ev.items)
+		}
 		if err != nil {
 			h.log.Warn().Err(err).Int64("project_id", ev.projectID).Int64("pipeline_id", ev.pipeline.ID).Msg("webhook event")
 			if first == nil {

@@ -32,12 +32,17 @@ type PoolConfig struct {
 	// Timeout bounds each handler call through its ctx (default 2m).
 	Timeout time.Duration
 	Logger  zerolog.Logger
-	// Once reports whether key is seen for the first time, and remembers it;
-	// it dedupes Slack's redeliveries (see Request.DedupeKey and
-	// EnvelopeKey). Nil means no dedupe.
-	Once func(key string) (first bool)
+	// Once reports whether none of a request's keys was seen before, and
+	// remembers them all, at once (two copies racing must not each see the
+	// other's first key); it dedupes Slack's redeliveries (see
+	// Request.DedupeKey and EnvelopeKey). Nil means no dedupe. A worker
+	// asks it just before running a request, never Submit: Slack's
+	// acknowledgement does not wait for the store it may ask (a database
+	// round trip when replicas share PostgreSQL).
+	Once func(keys ...string) (first bool)
 	// Observe, when set, is told what became of each submitted request:
-	// "queued", "duplicate" or "busy" (for metrics).
+	// "queued" or "busy" when it is submitted, and "duplicate" when a
+	// worker drops a queued redelivery (for metrics).
 	Observe func(kind Kind, result string)
 }
 
@@ -104,6 +109,12 @@ func (p *Pool) Start(ctx context.Context) {
 		for range p.cfg.Workers {
 			p.workers.Go(func() {
 				for req := range p.queue {
+					if p.duplicate(req) {
+						p.duplicates.Add(1)
+						p.observe(req.Kind, SubmitDuplicate)
+						p.finish()
+						continue
+					}
 					p.run(ctx, req)
 				}
 			})
@@ -119,8 +130,9 @@ func (p *Pool) Start(ctx context.Context) {
 }
 
 // Submit queues req. It returns ErrBusy when the queue is full or the pool is
-// stopped. A duplicate delivery (Once reports false) is dropped and Submit
-// returns nil, because Slack only needs the acknowledgement.
+// stopped. A duplicate delivery (Once reports false) is dropped by the
+// worker that takes it, before it runs; Slack only needs the
+// acknowledgement.
 func (p *Pool) Submit(req Request) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -129,18 +141,13 @@ func (p *Pool) Submit(req Request) error {
 		p.observe(req.Kind, SubmitBusy)
 		return fmt.Errorf("submit %s: pool stopped: %w", req.Kind, ErrBusy)
 	}
-	// Check for room before consuming the dedupe key, so that a delivery
-	// refused as busy is still accepted when Slack retries it. Only senders
-	// holding p.mu add to the queue, so room seen here stays free.
+	// A delivery refused as busy has not used its dedupe key (a worker
+	// marks it), so Slack's retry is accepted. Only senders holding p.mu
+	// add to the queue, so room seen here stays free.
 	if len(p.queue) >= cap(p.queue) {
 		p.busy.Add(1)
 		p.observe(req.Kind, SubmitBusy)
 		return ErrBusy
-	}
-	if p.duplicate(req) {
-		p.duplicates.Add(1)
-		p.observe(req.Kind, SubmitDuplicate)
-		return nil
 	}
 	p.pendMu.Lock()
 	p.pending++
@@ -156,18 +163,16 @@ func (p *Pool) Submit(req Request) error {
 // Mode redelivery may come under a new envelope_id, and a later one under
 // either id must still be recognised.
 func (p *Pool) duplicate(req Request) bool {
-	if p.cfg.Once == nil {
+	keys := req.dedupeKeys()
+	if p.cfg.Once == nil || len(keys) == 0 {
 		return false
 	}
-	dup := false
-	for _, k := range req.dedupeKeys() {
-		if !p.cfg.Once(k) {
-			dup = true
-			p.log.Debug().Str("dedupe_key", k).Str("kind", req.Kind.String()).Str("source", req.Source).
-				Int("retry", req.Retry).Msg("duplicate delivery dropped")
-		}
+	if p.cfg.Once(keys...) {
+		return false
 	}
-	return dup
+	p.log.Debug().Strs("dedupe_keys", keys).Str("kind", req.Kind.String()).Str("source", req.Source).
+		Int("retry", req.Retry).Msg("duplicate delivery dropped")
+	return true
 }
 
 func (p *Pool) observe(kind Kind, result string) {

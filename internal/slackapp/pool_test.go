@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,18 +31,19 @@ func (r *recorder) got() []Request {
 	return append([]Request(nil), r.reqs...)
 }
 
-// onceMap is a dedupe Once backed by a map, as the state store will be.
-func onceMap() func(string) bool {
+// onceMap is a dedupe Once backed by a map, as the state store is.
+func onceMap() func(...string) bool {
 	var mu sync.Mutex
 	seen := map[string]bool{}
-	return func(key string) bool {
+	return func(keys ...string) bool {
 		mu.Lock()
 		defer mu.Unlock()
-		if seen[key] {
-			return false
+		first := true
+		for _, k := range keys {
+			first = first && !seen[k]
+			seen[k] = true
 		}
-		seen[key] = true
-		return true
+		return first
 	}
 }
 
@@ -117,10 +119,35 @@ func TestPoolDropsDuplicatesSilently(t *testing.T) {
 	}
 }
 
+func TestPoolRunsOneOfTwoCopiesRacingOnTwoWorkers(t *testing.T) {
+	for i := range 50 {
+		rec := &recorder{}
+		p := NewPool(PoolConfig{Workers: 2, Once: onceMap()}, rec)
+		p.Start(t.Context())
+		// A Socket Mode redelivery carries both keys of the first copy.
+		req := Request{Kind: KindEvent, DedupeKey: "event:Ev" + strconv.Itoa(i), EnvelopeKey: "envelope:e" + strconv.Itoa(i)}
+		for range 2 {
+			if err := p.Submit(req); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.Wait()
+		p.Stop()
+		if n := len(rec.got()); n != 1 {
+			t.Fatalf("copy %d: handled %d times, want once", i, n)
+		}
+	}
+}
+
 func TestPoolDropsARequestWhenEitherOfItsKeysWasSeen(t *testing.T) {
+	var mu sync.Mutex
 	var results []string
 	rec := &recorder{}
-	p := NewPool(PoolConfig{Workers: 1, Once: onceMap(), Observe: func(k Kind, r string) { results = append(results, k.String()+" "+r) }}, rec)
+	p := NewPool(PoolConfig{Workers: 1, Once: onceMap(), Observe: func(k Kind, r string) {
+		mu.Lock()
+		defer mu.Unlock()
+		results = append(results, k.String()+" "+r)
+	}}, rec)
 	p.Start(t.Context())
 	defer p.Stop()
 	steps := []struct {
@@ -148,8 +175,22 @@ func TestPoolDropsARequestWhenEitherOfItsKeysWasSeen(t *testing.T) {
 	if strings.Join(texts, ",") != "first,again,click" {
 		t.Errorf("handled %q, want first,again,click", texts)
 	}
-	want := "command queued,command duplicate,command duplicate,command duplicate,command duplicate,command queued,action queued"
-	if got := strings.Join(results, ","); got != want {
+	// Each arrival is queued; the one worker drops the redeliveries, in
+	// the order they came.
+	mu.Lock()
+	defer mu.Unlock()
+	var queued, dropped []string
+	for _, r := range results {
+		if strings.HasSuffix(r, " queued") {
+			queued = append(queued, r)
+		} else {
+			dropped = append(dropped, r)
+		}
+	}
+	if len(queued) != len(steps) {
+		t.Errorf("observed %d arrivals queued, want %d: %v", len(queued), len(steps), results)
+	}
+	if got, want := strings.Join(dropped, ","), "command duplicate,command duplicate,command duplicate,command duplicate"; got != want {
 		t.Errorf("observed %s\nwant     %s", got, want)
 	}
 }

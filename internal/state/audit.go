@@ -3,8 +3,6 @@ package state
 import (
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // AuditEntry records one mutating action: who did what, where, and how it ended.
@@ -29,12 +27,8 @@ func (s *Store) AppendAudit(e AuditEntry) (AuditEntry, error) {
 		e.Time = s.nowUTC()
 	}
 	e.Time = e.Time.UTC()
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, err := bucketOf(tx, bucketAudit)
-		if err != nil {
-			return err
-		}
-		seq, err := b.NextSequence()
+	err := s.db.Update(func(tx Tx) error {
+		seq, err := tx.NextSequence(bucketAudit)
 		if err != nil {
 			return fmt.Errorf("next audit sequence: %w", err)
 		}
@@ -50,20 +44,15 @@ func (s *Store) AppendAudit(e AuditEntry) (AuditEntry, error) {
 // Audit returns up to limit audit entries, newest first; limit <= 0 means all.
 func (s *Store) Audit(limit int) ([]AuditEntry, error) {
 	var es []AuditEntry
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b, err := bucketOf(tx, bucketAudit)
-		if err != nil {
-			return err
-		}
-		c := b.Cursor()
-		for k, v := c.Last(); k != nil && (limit <= 0 || len(es) < limit); k, v = c.Prev() {
-			var e AuditEntry
-			if err := unmarshal(bucketAudit, v, &e); err != nil {
-				return err
+	err := s.db.View(func(tx Tx) error {
+		es = nil
+		return scan(tx, bucketAudit, nil, true, func(_ []byte, e AuditEntry) error {
+			if limit > 0 && len(es) >= limit {
+				return ErrStopScan
 			}
 			es = append(es, e)
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list audit entries: %w", err)

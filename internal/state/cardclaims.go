@@ -2,8 +2,6 @@ package state
 
 import (
 	"fmt"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // A channel shows one card per pipeline, whether a watch or a subscription
@@ -27,7 +25,8 @@ func (s *Store) ClaimWatchCard(w Watch) (card SubCard, claimed bool, err error) 
 	if err != nil {
 		return SubCard{}, false, fmt.Errorf("claim card %s: %w", k, err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
+		claimed = false
 		found, err := get(tx, bucketSubCards, ckey, &card)
 		if err != nil || found {
 			return err
@@ -54,7 +53,8 @@ func (s *Store) ClaimSubCard(k SubCardKey, project string) (card SubCard, claime
 	if err != nil {
 		return SubCard{}, false, fmt.Errorf("claim sub card %v: %w", k, err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
+		card, claimed = SubCard{}, false
 		var w Watch
 		watched, err := get(tx, bucketWatches, wkey, &w)
 		if err != nil || watched {

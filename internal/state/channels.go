@@ -2,8 +2,6 @@ package state
 
 import (
 	"fmt"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Channel holds a Slack channel's settings.
@@ -20,7 +18,7 @@ func (s *Store) Channel(id string) (c Channel, found bool, err error) {
 	if err != nil {
 		return Channel{}, false, fmt.Errorf("get channel %s: %w", id, err)
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx Tx) error {
 		found, err = get(tx, bucketChannels, key, &c)
 		return err
 	})
@@ -43,7 +41,7 @@ func (s *Store) UpdateChannel(id string, fn func(*Channel) error) (Channel, erro
 		return Channel{}, fmt.Errorf("update channel %s: %w", id, err)
 	}
 	var c Channel
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
 		found, err := get(tx, bucketChannels, key, &c)
 		if err != nil {
 			return err

@@ -3,8 +3,6 @@ package state
 import (
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // cursorRecord is a project's poll cursor: the watcher's updated_after.
@@ -20,7 +18,7 @@ func (s *Store) Cursor(projectID int64) (t time.Time, found bool, err error) {
 		return time.Time{}, false, fmt.Errorf("get cursor of project %d: %w", projectID, err)
 	}
 	var c cursorRecord
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx Tx) error {
 		found, err = get(tx, bucketCursors, key, &c)
 		return err
 	})
@@ -36,7 +34,7 @@ func (s *Store) SetCursor(projectID int64, t time.Time) error {
 	if err != nil {
 		return fmt.Errorf("set cursor of project %d: %w", projectID, err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
 		return put(tx, bucketCursors, key, cursorRecord{ProjectID: projectID, UpdatedAfter: t.UTC()})
 	})
 	if err != nil {

@@ -3,8 +3,6 @@ package state
 import (
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // bucketDigests holds the scheduled CI reports of channels (schema v5).
@@ -44,12 +42,8 @@ func (s *Store) AddDigest(d Digest) (Digest, error) {
 	if d.Channel == "" || d.Project == "" || d.Spec == "" {
 		return Digest{}, fmt.Errorf("add digest: %w: channel, project and cron are required", ErrInvalidKey)
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, err := bucketOf(tx, bucketDigests)
-		if err != nil {
-			return err
-		}
-		seq, err := b.NextSequence()
+	err := s.db.Update(func(tx Tx) error {
+		seq, err := tx.NextSequence(bucketDigests)
 		if err != nil {
 			return fmt.Errorf("next digest id: %w", err)
 		}
@@ -70,7 +64,8 @@ func (s *Store) AddDigest(d Digest) (Digest, error) {
 // Digests returns every digest by id.
 func (s *Store) Digests() ([]Digest, error) {
 	var out []Digest
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx Tx) error {
+		out = nil
 		return each(tx, bucketDigests, func(d Digest) error {
 			out = append(out, d)
 			return nil
@@ -104,7 +99,7 @@ func (s *Store) DeleteDigest(channel string, id int64) (d Digest, found bool, er
 	if err != nil {
 		return Digest{}, false, fmt.Errorf("delete digest %d: %w", id, err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
 		found, err = get(tx, bucketDigests, key, &d)
 		if err != nil || !found {
 			return err
@@ -132,7 +127,8 @@ func (s *Store) ClaimDigestSlot(id int64, slot time.Time) (d Digest, claimed boo
 		return Digest{}, false, fmt.Errorf("claim digest slot: %w", err)
 	}
 	slot = slot.UTC()
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
+		claimed = false
 		found, err := get(tx, bucketDigests, key, &d)
 		if err != nil || !found || !slot.After(d.LastSlot) {
 			return err

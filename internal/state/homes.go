@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // bucketHomes holds one record per Slack user for the App Home tab
@@ -17,12 +15,7 @@ var bucketHomes = []byte("homes")
 // more forgets the oldest.
 const MaxHomePipelines = 20
 
-func migrateHomes(tx *bolt.Tx) error {
-	if _, err := tx.CreateBucketIfNotExists(bucketHomes); err != nil {
-		return fmt.Errorf("create bucket %s: %w", bucketHomes, err)
-	}
-	return nil
-}
+func migrateHomes(tx Tx) error { return createBuckets(tx, bucketHomes) }
 
 // Home is what pipebot keeps about one user's App Home.
 type Home struct {
@@ -63,7 +56,7 @@ func (s *Store) Home(user string) (h Home, found bool, err error) {
 	if err != nil {
 		return Home{}, false, fmt.Errorf("read home of %q: %w", user, err)
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx Tx) error {
 		found, err = get(tx, bucketHomes, key, &h)
 		return err
 	})
@@ -120,6 +113,7 @@ func (s *Store) SetHomePipelineStatus(user string, projectID, pipelineID int64, 
 		return h, false, err
 	}
 	h, err = s.updateHome(user, false, func(h *Home) bool {
+		changed = false
 		for i := range h.Pipelines {
 			p := &h.Pipelines[i]
 			if p.ProjectID == projectID && p.PipelineID == pipelineID {
@@ -144,7 +138,7 @@ func (s *Store) updateHome(user string, create bool, fn func(*Home) bool) (Home,
 		return Home{}, fmt.Errorf("update home of %q: %w", user, err)
 	}
 	var h Home
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
 		found, err := get(tx, bucketHomes, key, &h)
 		if err != nil {
 			return err

@@ -1,12 +1,9 @@
 package state
 
 import (
-	"bytes"
 	"fmt"
 	"sort"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // The insights cache (schema v5): finished pipelines with every job attempt,
@@ -17,13 +14,8 @@ var (
 	bucketInsightSyncs     = []byte("insight_syncs")
 )
 
-func migrateInsights(tx *bolt.Tx) error {
-	for _, name := range [][]byte{bucketInsightPipelines, bucketInsightSyncs, bucketDigests} {
-		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-			return fmt.Errorf("create bucket %s: %w", name, err)
-		}
-	}
-	return nil
+func migrateInsights(tx Tx) error {
+	return createBuckets(tx, bucketInsightPipelines, bucketInsightSyncs, bucketDigests)
 }
 
 // InsightJob is one job attempt of a cached pipeline.
@@ -93,22 +85,8 @@ func insightSyncKey(projectID int64, ref, source string) ([]byte, error) {
 // eachPrefix decodes the records of bucket whose keys start with prefix, in
 // key order (a range read: on PostgreSQL, a WHERE on the key's leading
 // columns).
-func eachPrefix[T any](tx *bolt.Tx, bucket, prefix []byte, fn func(T) error) error {
-	b, err := bucketOf(tx, bucket)
-	if err != nil {
-		return err
-	}
-	c := b.Cursor()
-	for k, data := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, data = c.Next() {
-		var v T
-		if err := unmarshal(bucket, data, &v); err != nil {
-			return err
-		}
-		if err := fn(v); err != nil {
-			return err
-		}
-	}
-	return nil
+func eachPrefix[T any](tx Tx, bucket, prefix []byte, fn func(T) error) error {
+	return scan(tx, bucket, prefix, false, func(_ []byte, v T) error { return fn(v) })
 }
 
 // InsightPipelines returns a project's cached pipelines created at or after
@@ -119,7 +97,8 @@ func (s *Store) InsightPipelines(projectID int64, since time.Time) ([]InsightPip
 		return nil, fmt.Errorf("read insights of project %d: %w", projectID, err)
 	}
 	var out []InsightPipeline
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx Tx) error {
+		out = nil
 		return eachPrefix(tx, bucketInsightPipelines, prefix, func(p InsightPipeline) error {
 			if !p.CreatedAt.Before(since) {
 				out = append(out, p)
@@ -139,7 +118,7 @@ func (s *Store) PutInsightPipelines(ps []InsightPipeline) error {
 	if len(ps) == 0 {
 		return nil
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx Tx) error {
 		for _, p := range ps {
 			key, err := insightPipelineKey(p.ProjectID, p.ID)
 			if err != nil {
@@ -161,7 +140,7 @@ func (s *Store) PutInsightPipelines(ps []InsightPipeline) error {
 // DeleteInsightPipelines forgets cached pipelines (ones that were retried
 // and are running again).
 func (s *Store) DeleteInsightPipelines(projectID int64, ids []int64) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx Tx) error {
 		for _, id := range ids {
 			key, err := insightPipelineKey(projectID, id)
 			if err != nil {
@@ -187,7 +166,7 @@ func (s *Store) InsightSync(projectID int64, ref, source string) (InsightSync, b
 	}
 	var v InsightSync
 	var found bool
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx Tx) error {
 		found, err = get(tx, bucketInsightSyncs, key, &v)
 		return err
 	})
@@ -204,7 +183,7 @@ func (s *Store) PutInsightSync(v InsightSync) error {
 		return fmt.Errorf("store insight sync of project %d: %w", v.ProjectID, err)
 	}
 	v.From, v.Cursor, v.UsedAt = v.From.UTC(), v.Cursor.UTC(), v.UsedAt.UTC()
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
 		return put(tx, bucketInsightSyncs, key, v)
 	})
 	if err != nil {
@@ -219,7 +198,7 @@ func (s *Store) PutInsightSync(v InsightSync) error {
 // returns how many pipelines it removed.
 func (s *Store) PruneInsights(before time.Time, maxProjects int) (removed int, err error) {
 	before = before.UTC()
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
 		lastUse := map[int64]time.Time{}
 		var syncs []InsightSync
 		if err := each(tx, bucketInsightSyncs, func(v InsightSync) error {

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Account linking (DESIGN §7, schema v5): a Slack user's link to their
@@ -19,14 +16,7 @@ var (
 	bucketPending = []byte("oauth_pending")
 )
 
-func migrateLinks(tx *bolt.Tx) error {
-	for _, name := range [][]byte{bucketLinks, bucketPending} {
-		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-			return fmt.Errorf("create bucket %s: %w", name, err)
-		}
-	}
-	return nil
-}
+func migrateLinks(tx Tx) error { return createBuckets(tx, bucketLinks, bucketPending) }
 
 // Link is one Slack user's linked GitLab account.
 type Link struct {
@@ -99,7 +89,7 @@ func (s *Store) Link(team, user string) (l Link, found bool, err error) {
 	if err != nil {
 		return Link{}, false, fmt.Errorf("read link of %s: %w", user, err)
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx Tx) error {
 		found, err = get(tx, bucketLinks, key, &l)
 		return err
 	})
@@ -113,7 +103,8 @@ func (s *Store) Link(team, user string) (l Link, found bool, err error) {
 // not known).
 func (s *Store) Links() ([]Link, error) {
 	var out []Link
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx Tx) error {
+		out = nil
 		return each(tx, bucketLinks, func(l Link) error {
 			out = append(out, l)
 			return nil
@@ -137,7 +128,7 @@ func (s *Store) WithLink(team, user string, fn func(l *Link, found bool) (Record
 		return Link{}, fmt.Errorf("update link of %s: %w", user, err)
 	}
 	var out Link
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
 		var l Link
 		found, err := get(tx, bucketLinks, key, &l)
 		if err != nil {
@@ -180,7 +171,7 @@ func (s *Store) DeleteLink(team, user string) (existed bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("delete link of %s: %w", user, err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
 		existed, err = del(tx, bucketLinks, key)
 		return err
 	})
@@ -190,58 +181,22 @@ func (s *Store) DeleteLink(team, user string) (existed bool, err error) {
 	return existed, nil
 }
 
-// linkLocks serializes the refreshes of one link within this process.
-type linkLocks struct {
-	mu sync.Mutex
-	m  map[string]*linkLock
-}
-
-type linkLock struct {
-	ch      chan struct{} // holds one token while locked
-	waiters int
-}
-
-var processLinkLocks = &linkLocks{m: map[string]*linkLock{}}
-
 // LockLink holds the link of team/user for a read, a network refresh and
 // the write of its result, so that one refresh runs at a time per link
 // (GitLab rotates refresh tokens: two refreshes with the same one would
-// lose the link). The bbolt store is one process, so the lock is an
-// in-process one keyed by link; a store shared by several processes takes
-// a lock they all see (a row or advisory lock) instead. The lock waits
-// until ctx ends.
+// lose the link): a Store.Lock, which every replica sharing a PostgreSQL
+// database sees (an advisory lock), and this process alone on bbolt. The
+// lock waits until ctx ends.
 func (s *Store) LockLink(ctx context.Context, team, user string) (unlock func(), err error) {
 	key, err := linkKey(team, user)
 	if err != nil {
 		return nil, fmt.Errorf("lock link of %s: %w", user, err)
 	}
-	// The lock is per Store (two stores in one process are two
-	// databases), keyed by the store's address and the link.
-	k := fmt.Sprintf("%p/%s", s, key)
-	ls := processLinkLocks
-	ls.mu.Lock()
-	l := ls.m[k]
-	if l == nil {
-		l = &linkLock{ch: make(chan struct{}, 1)}
-		ls.m[k] = l
+	unlock, err = s.Lock(ctx, "link/"+string(key))
+	if err != nil {
+		return nil, fmt.Errorf("lock link of %s: %w", user, err)
 	}
-	l.waiters++
-	ls.mu.Unlock()
-	release := func() {
-		ls.mu.Lock()
-		l.waiters--
-		if l.waiters == 0 {
-			delete(ls.m, k)
-		}
-		ls.mu.Unlock()
-	}
-	select {
-	case l.ch <- struct{}{}:
-		return func() { <-l.ch; release() }, nil
-	case <-ctx.Done():
-		release()
-		return nil, fmt.Errorf("lock link of %s: %w", user, ctx.Err())
-	}
+	return unlock, nil
 }
 
 // ErrPendingExists is returned when a pending login's state hash is taken.
@@ -255,15 +210,15 @@ func (s *Store) PutPendingLogin(p PendingLogin) error {
 		return fmt.Errorf("record pending login: %w", err)
 	}
 	now := s.nowUTC()
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
 		if err := prunePending(tx, now); err != nil {
 			return err
 		}
-		b, err := bucketOf(tx, bucketPending)
+		taken, err := tx.Get(bucketPending, key)
 		if err != nil {
 			return err
 		}
-		if b.Get(key) != nil {
+		if taken != nil {
 			return ErrPendingExists
 		}
 		return put(tx, bucketPending, key, p)
@@ -283,7 +238,7 @@ func (s *Store) WithPendingLogin(stateHash string, fn func(p *PendingLogin, foun
 	if err != nil {
 		return fmt.Errorf("read pending login: %w", err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
 		var p PendingLogin
 		found, err := get(tx, bucketPending, key, &p)
 		if err != nil {
@@ -311,7 +266,8 @@ func (s *Store) WithPendingLogin(stateHash string, fn func(p *PendingLogin, foun
 // PendingLogins returns every pending login (key rotation).
 func (s *Store) PendingLogins() ([]PendingLogin, error) {
 	var out []PendingLogin
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx Tx) error {
+		out = nil
 		return each(tx, bucketPending, func(p PendingLogin) error {
 			out = append(out, p)
 			return nil
@@ -324,27 +280,20 @@ func (s *Store) PendingLogins() ([]PendingLogin, error) {
 }
 
 // prunePending deletes pending logins that expired before now.
-func prunePending(tx *bolt.Tx, now time.Time) error {
-	b, err := bucketOf(tx, bucketPending)
-	if err != nil {
-		return err
-	}
+func prunePending(tx Tx, now time.Time) error {
 	var stale [][]byte
-	if err := b.ForEach(func(k, v []byte) error {
-		var p PendingLogin
-		if err := unmarshal(bucketPending, v, &p); err != nil {
-			return err
-		}
+	err := scan(tx, bucketPending, nil, false, func(k []byte, p PendingLogin) error {
 		if !p.ExpiresAt.After(now) {
 			stale = append(stale, append([]byte(nil), k...))
 		}
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	for _, k := range stale {
-		if err := b.Delete(k); err != nil {
-			return fmt.Errorf("delete %s record: %w", bucketPending, err)
+		if _, err := del(tx, bucketPending, k); err != nil {
+			return err
 		}
 	}
 	return nil

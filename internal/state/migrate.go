@@ -1,19 +1,19 @@
 package state
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // migration moves the schema from version-1 to version. Its up runs in the
 // same transaction that records the new version, so a failure leaves both the
-// data and the version as they were.
+// data and the version as they were. It is written against Tx, so one
+// migration serves every engine.
 type migration struct {
 	version int
 	name    string
-	up      func(tx *bolt.Tx) error
+	up      func(tx Tx) error
 }
 
 // migrations lists every schema change in order; migrations[i] has version
@@ -26,11 +26,17 @@ var migrations = []migration{
 	{version: 4, name: "app home", up: migrateHomes},
 	{version: 5, name: "insights cache and digests", up: migrateInsights},
 	{version: 6, name: "account links", up: migrateLinks},
+	{version: 7, name: "handoff queue", up: migrateQueue},
 }
 
-func migrateV1(tx *bolt.Tx) error {
-	for _, name := range [][]byte{bucketMeta, bucketWatches, bucketCursors, bucketRoles, bucketChannels, bucketAudit, bucketOnce} {
-		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+func migrateV1(tx Tx) error {
+	return createBuckets(tx, bucketMeta, bucketWatches, bucketCursors, bucketRoles, bucketChannels, bucketAudit, bucketOnce)
+}
+
+// createBuckets declares buckets in a migration.
+func createBuckets(tx Tx, names ...[]byte) error {
+	for _, name := range names {
+		if err := tx.CreateBucket(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
 	}
@@ -43,12 +49,11 @@ type metaRecord struct {
 }
 
 // readVersion returns the recorded schema version; 0 for a new database.
-func readVersion(tx *bolt.Tx) (int, error) {
-	b := tx.Bucket(bucketMeta)
-	if b == nil {
-		return 0, nil
+func readVersion(tx Tx) (int, error) {
+	data, err := tx.Get(bucketMeta, metaSchemaKey)
+	if err != nil {
+		return 0, err
 	}
-	data := b.Get(metaSchemaKey)
 	if data == nil {
 		return 0, nil
 	}
@@ -59,50 +64,80 @@ func readVersion(tx *bolt.Tx) (int, error) {
 	return m.SchemaVersion, nil
 }
 
-func writeVersion(tx *bolt.Tx, v int) error {
-	b, err := tx.CreateBucketIfNotExists(bucketMeta)
-	if err != nil {
+func writeVersion(tx Tx, v int) error {
+	if err := tx.CreateBucket(bucketMeta); err != nil {
 		return fmt.Errorf("create meta bucket: %w", err)
 	}
 	data, err := json.Marshal(metaRecord{SchemaVersion: v})
 	if err != nil {
 		return fmt.Errorf("encode schema version: %w", err)
 	}
-	if err := b.Put(metaSchemaKey, data); err != nil {
+	if err := tx.Put(bucketMeta, metaSchemaKey, data); err != nil {
 		return fmt.Errorf("write schema version: %w", err)
 	}
 	return nil
 }
 
-// migrate brings db up to len(ms), one transaction per migration.
-func migrate(db *bolt.DB, ms []migration) error {
+// migrate brings the database up to len(ms), one transaction per
+// migration. Each runs Exclusive and reads the version again inside, so
+// that replicas starting together on one database migrate it once.
+func (s *Store) migrate(ms []migration) error {
 	for i, m := range ms {
 		if m.version != i+1 {
 			return fmt.Errorf("migration %q is numbered %d, want %d", m.name, m.version, i+1)
 		}
 	}
-	var current int
-	if err := db.View(func(tx *bolt.Tx) error {
-		var err error
-		current, err = readVersion(tx)
+	current, err := s.SchemaVersion()
+	if err != nil {
 		return err
-	}); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
 	}
 	if current > len(ms) {
-		return fmt.Errorf("%w: database is at schema v%d, this pipebot knows up to v%d; upgrade pipebot or use another PIPEBOT_DB_PATH",
-			ErrSchemaTooNew, current, len(ms))
+		return schemaTooNew(current, len(ms))
 	}
 	for _, m := range ms[current:] {
-		err := db.Update(func(tx *bolt.Tx) error {
+		ctx, cancel := s.db.ctx()
+		err := s.db.engine.Exclusive(ctx, func(tx Tx) error {
+			v, err := readVersion(tx)
+			switch {
+			case err != nil:
+				return err
+			case v >= m.version && v > len(ms):
+				return schemaTooNew(v, len(ms))
+			case v >= m.version:
+				return nil // another process ran it meanwhile
+			}
 			if err := m.up(tx); err != nil {
 				return err
 			}
 			return writeVersion(tx, m.version)
 		})
+		cancel()
 		if err != nil {
 			return fmt.Errorf("migrate schema to v%d (%s): %w", m.version, m.name, err)
 		}
 	}
 	return nil
+}
+
+func schemaTooNew(current, known int) error {
+	return fmt.Errorf("%w: database is at schema v%d, this pipebot knows up to v%d; upgrade pipebot or use another database",
+		ErrSchemaTooNew, current, known)
+}
+
+// KnownSchemaVersion is the schema version this binary migrates databases to.
+func KnownSchemaVersion() int { return len(migrations) }
+
+// SchemaVersionOf reads the schema version recorded in e without migrating
+// it (a database about to be copied, opened read-only).
+func SchemaVersionOf(ctx context.Context, e Engine) (int, error) {
+	var v int
+	err := e.View(ctx, func(tx Tx) error {
+		var err error
+		v, err = readVersion(tx)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return v, nil
 }

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // onceRecord is a once-only marker, remembered until ExpiresAt.
@@ -26,7 +24,7 @@ func (s *Store) MarkOnce(namespace, key string, ttl time.Duration) (first bool, 
 	if ttl <= 0 {
 		return false, fmt.Errorf("mark once in %s: %w", namespace, errors.New("ttl must be positive"))
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
 		now := s.nowUTC()
 		var r onceRecord
 		found, err := get(tx, bucketOnce, k, &r)
@@ -48,37 +46,10 @@ func (s *Store) MarkOnce(namespace, key string, ttl time.Duration) (first bool, 
 
 // PruneOnce deletes expired markers and returns how many it removed.
 func (s *Store) PruneOnce() (removed int, err error) {
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		b, err := bucketOf(tx, bucketOnce)
-		if err != nil {
-			return err
-		}
-		now := s.nowUTC()
-		// Collect first: deleting while a cursor walks the bucket can skip keys.
-		var expired [][]byte
-		err = b.ForEach(func(k, v []byte) error {
-			var r onceRecord
-			if err := unmarshal(bucketOnce, v, &r); err != nil {
-				return err
-			}
-			if !now.Before(r.ExpiresAt) {
-				expired = append(expired, append([]byte(nil), k...))
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, k := range expired {
-			if err := b.Delete(k); err != nil {
-				return fmt.Errorf("delete once marker: %w", err)
-			}
-		}
-		removed = len(expired)
-		return nil
-	})
+	now := s.nowUTC()
+	removed, err = prune(s, bucketOnce, func(r onceRecord) bool { return !now.Before(r.ExpiresAt) })
 	if err != nil {
-		return 0, fmt.Errorf("prune once markers: %w", err)
+		return removed, fmt.Errorf("prune once markers: %w", err)
 	}
 	return removed, nil
 }

@@ -2,8 +2,6 @@ package state
 
 import (
 	"fmt"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // OnceMarked reports whether (namespace, key) carries an unexpired MarkOnce
@@ -15,7 +13,7 @@ func (s *Store) OnceMarked(namespace, key string) (bool, error) {
 		return false, fmt.Errorf("check once in %s: %w", namespace, err)
 	}
 	marked := false
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx Tx) error {
 		var r onceRecord
 		found, err := get(tx, bucketOnce, k, &r)
 		if err != nil {

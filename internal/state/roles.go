@@ -3,8 +3,6 @@ package state
 import (
 	"errors"
 	"fmt"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // roleRecord is a Slack user's role. The store does not judge the role name
@@ -23,7 +21,7 @@ func (s *Store) SetRole(userID, role string) error {
 	if role == "" {
 		return fmt.Errorf("set role of %s: %w", userID, errors.New("role is empty"))
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
 		return put(tx, bucketRoles, key, roleRecord{UserID: userID, Role: role})
 	})
 	if err != nil {
@@ -38,7 +36,7 @@ func (s *Store) DeleteRole(userID string) (existed bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("delete role of %s: %w", userID, err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
 		existed, err = del(tx, bucketRoles, key)
 		return err
 	})
@@ -55,7 +53,7 @@ func (s *Store) Role(userID string) (role string, found bool, err error) {
 		return "", false, fmt.Errorf("get role of %s: %w", userID, err)
 	}
 	var r roleRecord
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx Tx) error {
 		found, err = get(tx, bucketRoles, key, &r)
 		return err
 	})
@@ -68,7 +66,8 @@ func (s *Store) Role(userID string) (role string, found bool, err error) {
 // Roles returns every recorded role by Slack user id.
 func (s *Store) Roles() (map[string]string, error) {
 	roles := make(map[string]string)
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx Tx) error {
+		clear(roles)
 		return each(tx, bucketRoles, func(r roleRecord) error {
 			roles[r.UserID] = r.Role
 			return nil

@@ -3,8 +3,6 @@ package state
 import (
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Buckets of channel subscriptions (schema v2).
@@ -15,13 +13,8 @@ var (
 	bucketGroups    = []byte("group_projects")
 )
 
-func migrateSubscriptions(tx *bolt.Tx) error {
-	for _, name := range [][]byte{bucketSubs, bucketRefStatus, bucketSubCards, bucketGroups} {
-		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-			return fmt.Errorf("create bucket %s: %w", name, err)
-		}
-	}
-	return nil
+func migrateSubscriptions(tx Tx) error {
+	return createBuckets(tx, bucketSubs, bucketRefStatus, bucketSubCards, bucketGroups)
 }
 
 // Subscription is a channel's interest in a project's, or a group's,
@@ -67,7 +60,7 @@ func (s *Store) PutSubscription(sub Subscription) error {
 		sub.CreatedAt = s.nowUTC()
 	}
 	sub.CreatedAt = sub.CreatedAt.UTC()
-	if err := s.db.Update(func(tx *bolt.Tx) error { return put(tx, bucketSubs, key, sub) }); err != nil {
+	if err := s.db.Update(func(tx Tx) error { return put(tx, bucketSubs, key, sub) }); err != nil {
 		return fmt.Errorf("put subscription %s %s: %w", sub.Channel, sub.Target, err)
 	}
 	return nil
@@ -81,7 +74,7 @@ func (s *Store) UpdateSubscription(channel, target string, fn func(*Subscription
 		return Subscription{}, fmt.Errorf("update subscription: %w", err)
 	}
 	var sub Subscription
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
 		found, err := get(tx, bucketSubs, key, &sub)
 		if err != nil {
 			return err
@@ -110,7 +103,7 @@ func (s *Store) DeleteSubscription(channel, target string) (bool, error) {
 		return false, fmt.Errorf("delete subscription: %w", err)
 	}
 	var existed bool
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
 		existed, err = del(tx, bucketSubs, key)
 		return err
 	})
@@ -123,7 +116,8 @@ func (s *Store) DeleteSubscription(channel, target string) (bool, error) {
 // Subscriptions returns every subscription in key order (channel, target).
 func (s *Store) Subscriptions() ([]Subscription, error) {
 	var out []Subscription
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx Tx) error {
+		out = nil
 		return each(tx, bucketSubs, func(v Subscription) error {
 			out = append(out, v)
 			return nil
@@ -143,29 +137,17 @@ func (s *Store) ChannelSubscriptions(channel string) ([]Subscription, error) {
 	}
 	prefix = prefix[:len(prefix)-1]
 	var out []Subscription
-	err = s.db.View(func(tx *bolt.Tx) error {
-		b, err := bucketOf(tx, bucketSubs)
-		if err != nil {
-			return err
-		}
-		c := b.Cursor()
-		for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
-			var sub Subscription
-			if err := unmarshal(bucketSubs, v, &sub); err != nil {
-				return err
-			}
+	err = s.db.View(func(tx Tx) error {
+		out = nil
+		return scan(tx, bucketSubs, prefix, false, func(_ []byte, sub Subscription) error {
 			out = append(out, sub)
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list subscriptions of %s: %w", channel, err)
 	}
 	return out, nil
-}
-
-func hasPrefix(b, prefix []byte) bool {
-	return len(b) >= len(prefix) && string(b[:len(prefix)]) == string(prefix)
 }
 
 // RefStatus is the last finished pipeline status seen on a project's ref,
@@ -195,7 +177,7 @@ func (s *Store) RecordRefStatus(projectID int64, ref string, pipelineID int64, s
 	if err != nil {
 		return "", fmt.Errorf("record ref status: %w", err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
 		var r RefStatus
 		found, err := get(tx, bucketRefStatus, key, &r)
 		if err != nil {
@@ -268,7 +250,7 @@ func (s *Store) SubCard(k SubCardKey) (c SubCard, found bool, err error) {
 	if err != nil {
 		return SubCard{}, false, fmt.Errorf("get sub card: %w", err)
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx Tx) error {
 		found, err = get(tx, bucketSubCards, key, &c)
 		return err
 	})
@@ -286,7 +268,7 @@ func (s *Store) UpdateSubCard(k SubCardKey, fn func(c *SubCard, found bool) erro
 		return SubCard{}, fmt.Errorf("update sub card: %w", err)
 	}
 	var c SubCard
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
 		found, err := get(tx, bucketSubCards, key, &c)
 		if err != nil {
 			return err
@@ -312,7 +294,8 @@ func (s *Store) UpdateSubCard(k SubCardKey, fn func(c *SubCard, found bool) erro
 // SubCards returns every subscription card.
 func (s *Store) SubCards() ([]SubCard, error) {
 	var out []SubCard
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx Tx) error {
+		out = nil
 		return each(tx, bucketSubCards, func(v SubCard) error {
 			out = append(out, v)
 			return nil
@@ -327,36 +310,11 @@ func (s *Store) SubCards() ([]SubCard, error) {
 // PruneSubCards deletes cards whose final reply is posted and that were last
 // touched before cutoff, and returns how many it removed.
 func (s *Store) PruneSubCards(cutoff time.Time) (int, error) {
-	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, err := bucketOf(tx, bucketSubCards)
-		if err != nil {
-			return err
-		}
-		var old [][]byte
-		err = b.ForEach(func(k, v []byte) error {
-			var c SubCard
-			if err := unmarshal(bucketSubCards, v, &c); err != nil {
-				return err
-			}
-			if c.FinalState == FinalPosted && c.UpdatedAt.Before(cutoff) {
-				old = append(old, append([]byte(nil), k...))
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, k := range old {
-			if err := b.Delete(k); err != nil {
-				return fmt.Errorf("delete sub card: %w", err)
-			}
-		}
-		n = len(old)
-		return nil
+	n, err := prune(s, bucketSubCards, func(c SubCard) bool {
+		return c.FinalState == FinalPosted && c.UpdatedAt.Before(cutoff)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("prune sub cards: %w", err)
+		return n, fmt.Errorf("prune sub cards: %w", err)
 	}
 	return n, nil
 }
@@ -380,7 +338,7 @@ func (s *Store) GroupProjects(group string) (g GroupProjects, found bool, err er
 	if err != nil {
 		return GroupProjects{}, false, fmt.Errorf("get group projects: %w", err)
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx Tx) error {
 		found, err = get(tx, bucketGroups, key, &g)
 		return err
 	})
@@ -397,7 +355,7 @@ func (s *Store) SetGroupProjects(g GroupProjects) error {
 		return fmt.Errorf("set group projects: %w", err)
 	}
 	g.RefreshedAt = g.RefreshedAt.UTC()
-	if err := s.db.Update(func(tx *bolt.Tx) error { return put(tx, bucketGroups, key, g) }); err != nil {
+	if err := s.db.Update(func(tx Tx) error { return put(tx, bucketGroups, key, g) }); err != nil {
 		return fmt.Errorf("set group projects of %s: %w", g.Group, err)
 	}
 	return nil

@@ -3,8 +3,6 @@ package state
 import (
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // bucketUnfurls holds live unfurls (schema v3).
@@ -14,12 +12,7 @@ var bucketUnfurls = []byte("unfurls")
 // oldest, whose preview then simply stops following its pipeline.
 const MaxUnfurls = 1000
 
-func migrateUnfurls(tx *bolt.Tx) error {
-	if _, err := tx.CreateBucketIfNotExists(bucketUnfurls); err != nil {
-		return fmt.Errorf("create bucket %s: %w", bucketUnfurls, err)
-	}
-	return nil
-}
+func migrateUnfurls(tx Tx) error { return createBuckets(tx, bucketUnfurls) }
 
 // Unfurl is a pasted pipeline or job link whose preview pipebot keeps up to
 // date (another chat.unfurl on the same message) until the pipeline or job
@@ -70,11 +63,7 @@ func (s *Store) PutUnfurl(u Unfurl) error {
 	if u.ProjectID <= 0 || u.PipelineID <= 0 {
 		return fmt.Errorf("put unfurl: %w: project and pipeline ids are required", ErrInvalidKey)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		b, err := bucketOf(tx, bucketUnfurls)
-		if err != nil {
-			return err
-		}
+	err = s.db.Update(func(tx Tx) error {
 		var old Unfurl
 		found, err := get(tx, bucketUnfurls, key, &old)
 		if err != nil {
@@ -90,9 +79,15 @@ func (s *Store) PutUnfurl(u Unfurl) error {
 			u.CreatedAt = u.CreatedAt.UTC()
 		}
 		u.UpdatedAt = now
-		if !found && b.Stats().KeyN >= MaxUnfurls {
-			if err := evictOldestUnfurls(b, b.Stats().KeyN-MaxUnfurls+1); err != nil {
-				return err
+		if !found {
+			n, err := tx.Count(bucketUnfurls)
+			if err != nil {
+				return fmt.Errorf("count unfurls: %w", err)
+			}
+			if n >= MaxUnfurls {
+				if err := evictOldestUnfurls(tx, n-MaxUnfurls+1); err != nil {
+					return err
+				}
 			}
 		}
 		return put(tx, bucketUnfurls, key, u)
@@ -104,17 +99,13 @@ func (s *Store) PutUnfurl(u Unfurl) error {
 }
 
 // evictOldestUnfurls deletes the n records created first.
-func evictOldestUnfurls(b *bolt.Bucket, n int) error {
+func evictOldestUnfurls(tx Tx, n int) error {
 	type aged struct {
 		key []byte
 		at  time.Time
 	}
 	var all []aged
-	err := b.ForEach(func(k, v []byte) error {
-		var u Unfurl
-		if err := unmarshal(bucketUnfurls, v, &u); err != nil {
-			return err
-		}
+	err := scan(tx, bucketUnfurls, nil, false, func(k []byte, u Unfurl) error {
 		all = append(all, aged{append([]byte(nil), k...), u.CreatedAt})
 		return nil
 	})
@@ -128,7 +119,7 @@ func evictOldestUnfurls(b *bolt.Bucket, n int) error {
 				oldest = i
 			}
 		}
-		if err := b.Delete(all[oldest].key); err != nil {
+		if _, err := del(tx, bucketUnfurls, all[oldest].key); err != nil {
 			return fmt.Errorf("evict unfurl: %w", err)
 		}
 		all = append(all[:oldest], all[oldest+1:]...)
@@ -139,7 +130,8 @@ func evictOldestUnfurls(b *bolt.Bucket, n int) error {
 // Unfurls returns every live unfurl ordered by key: channel, ts, URL.
 func (s *Store) Unfurls() ([]Unfurl, error) {
 	var us []Unfurl
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx Tx) error {
+		us = nil
 		return each(tx, bucketUnfurls, func(u Unfurl) error {
 			us = append(us, u)
 			return nil
@@ -157,7 +149,7 @@ func (s *Store) DeleteUnfurl(k UnfurlKey) error {
 	if err != nil {
 		return fmt.Errorf("delete unfurl: %w", err)
 	}
-	if err := s.db.Update(func(tx *bolt.Tx) error {
+	if err := s.db.Update(func(tx Tx) error {
 		_, err := del(tx, bucketUnfurls, key)
 		return err
 	}); err != nil {

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // FinalState values of Watch.FinalState.
@@ -20,18 +18,21 @@ const (
 
 // Watch is a pipeline pipebot follows and keeps one card for, per channel.
 type Watch struct {
-	ProjectID   int64     `json:"project_id"`
-	Project     string    `json:"project"` // path_with_namespace, for display
-	PipelineID  int64     `json:"pipeline_id"`
-	Channel     string    `json:"channel"`
-	MessageTS   string    `json:"message_ts"`   // the card's ts; "" until posted
-	Requester   string    `json:"requester"`    // Slack user id who started it ("" if none)
-	LastStatus  string    `json:"last_status"`  // last GitLab status rendered on the card
-	CardPending bool      `json:"card_pending"` // intent recorded: the card is being posted (crash recovery looks it up)
-	FinalState  string    `json:"final_state"`  // "" | "pending" (about to post the final thread reply) | "posted"
-	Broadcast   bool      `json:"broadcast"`    // whether failure replies are broadcast to the channel
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ProjectID   int64  `json:"project_id"`
+	Project     string `json:"project"` // path_with_namespace, for display
+	PipelineID  int64  `json:"pipeline_id"`
+	Channel     string `json:"channel"`
+	MessageTS   string `json:"message_ts"`   // the card's ts; "" until posted
+	Requester   string `json:"requester"`    // Slack user id who started it ("" if none)
+	LastStatus  string `json:"last_status"`  // last GitLab status rendered on the card
+	CardPending bool   `json:"card_pending"` // intent recorded: the card is being posted (crash recovery looks it up)
+	FinalState  string `json:"final_state"`  // "" | "pending" (about to post the final thread reply) | "posted"
+	Broadcast   bool   `json:"broadcast"`    // whether failure replies are broadcast to the channel
+	// RecoverFinal: an earlier attempt at this watch (by a leader that
+	// died) may have posted the final reply, so Slack is asked first.
+	RecoverFinal bool      `json:"recover_final,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 // WatchKey identifies a watch: one card per channel and pipeline.
@@ -59,7 +60,7 @@ func (s *Store) PutWatch(w Watch) error {
 	if err != nil {
 		return fmt.Errorf("put watch %s: %w", w.Key(), err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error { return s.putWatchTx(tx, key, w) })
+	err = s.db.Update(func(tx Tx) error { return s.putWatchTx(tx, key, w) })
 	if err != nil {
 		return fmt.Errorf("put watch %s: %w", w.Key(), err)
 	}
@@ -68,7 +69,7 @@ func (s *Store) PutWatch(w Watch) error {
 
 // putWatchTx writes w at key inside tx, keeping the stored CreatedAt when w
 // has none and stamping UpdatedAt from the clock.
-func (s *Store) putWatchTx(tx *bolt.Tx, key []byte, w Watch) error {
+func (s *Store) putWatchTx(tx Tx, key []byte, w Watch) error {
 	var old Watch
 	found, err := get(tx, bucketWatches, key, &old)
 	if err != nil {
@@ -93,7 +94,7 @@ func (s *Store) Watch(k WatchKey) (w Watch, found bool, err error) {
 	if err != nil {
 		return Watch{}, false, fmt.Errorf("get watch %s: %w", k, err)
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx Tx) error {
 		found, err = get(tx, bucketWatches, key, &w)
 		return err
 	})
@@ -116,7 +117,7 @@ func (s *Store) UpdateWatch(k WatchKey, fn func(*Watch) error) (Watch, error) {
 		return Watch{}, fmt.Errorf("update watch %s: %w", k, err)
 	}
 	var w Watch
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
 		found, err := get(tx, bucketWatches, key, &w)
 		if err != nil {
 			return err
@@ -146,7 +147,7 @@ func (s *Store) DeleteWatch(k WatchKey) error {
 	if err != nil {
 		return fmt.Errorf("delete watch %s: %w", k, err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx Tx) error {
 		_, err := del(tx, bucketWatches, key)
 		return err
 	})
@@ -160,7 +161,8 @@ func (s *Store) DeleteWatch(k WatchKey) error {
 // pipeline id.
 func (s *Store) Watches() ([]Watch, error) {
 	var ws []Watch
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx Tx) error {
+		ws = nil
 		return each(tx, bucketWatches, func(w Watch) error {
 			ws = append(ws, w)
 			return nil

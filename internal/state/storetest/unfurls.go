@@ -1,19 +1,21 @@
-package state
+package storetest
 
 import (
 	"errors"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/pipebot/pipebot/internal/state"
 )
 
-func sampleUnfurl(ts string, pipelineID int64) Unfurl {
-	return Unfurl{Channel: "C1", TS: ts, URL: fmt.Sprintf("https://gitlab.example.com/g/app/-/pipelines/%d", pipelineID),
+func sampleUnfurl(ts string, pipelineID int64) state.Unfurl {
+	return state.Unfurl{Channel: "C1", TS: ts, URL: fmt.Sprintf("https://gitlab.example.com/g/app/-/pipelines/%d", pipelineID),
 		ProjectID: 7, Project: "g/app", PipelineID: pipelineID, LastStatus: "running"}
 }
 
-func TestUnfurlsSurviveReopenAndDelete(t *testing.T) {
-	s, clock, path := openTemp(t)
+func testUnfurlsSurviveReopenAndDelete(t *testing.T, db *DB) {
+	s, clock := db.Open(t)
 	u := sampleUnfurl("1700000000.000100", 42)
 	if err := s.PutUnfurl(u); err != nil {
 		t.Fatalf("PutUnfurl: %v", err)
@@ -27,8 +29,7 @@ func TestUnfurlsSurviveReopenAndDelete(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = openAt(t, path, clock)
-	t.Cleanup(func() { _ = s.Close() })
+	s = db.Reopen(t)
 	got, err := s.Unfurls()
 	if err != nil || len(got) != 1 {
 		t.Fatalf("Unfurls after reopen = %+v, %v; want one", got, err)
@@ -47,17 +48,17 @@ func TestUnfurlsSurviveReopenAndDelete(t *testing.T) {
 	}
 }
 
-func TestPutUnfurlRefusesIncompleteRecords(t *testing.T) {
-	s, _, _ := openTemp(t)
-	cases := map[string]Unfurl{
+func testPutUnfurlRefusesIncompleteRecords(t *testing.T, db *DB) {
+	s, _ := db.Open(t)
+	cases := map[string]state.Unfurl{
 		"no ts":        {Channel: "C1", URL: "https://x/-/pipelines/1", ProjectID: 7, PipelineID: 1},
 		"no url":       {Channel: "C1", TS: "1.2", ProjectID: 7, PipelineID: 1},
 		"no pipeline":  {Channel: "C1", TS: "1.2", URL: "https://x/-/pipelines/1", ProjectID: 7},
 		"separator in": {Channel: "C1", TS: "1.2", URL: "https://x/\x00", ProjectID: 7, PipelineID: 1},
 	}
 	for name, u := range cases {
-		if err := s.PutUnfurl(u); !errors.Is(err, ErrInvalidKey) {
-			t.Errorf("%s: PutUnfurl = %v, want ErrInvalidKey", name, err)
+		if err := s.PutUnfurl(u); !errors.Is(err, state.ErrInvalidKey) {
+			t.Errorf("%s: PutUnfurl = %v, want state.ErrInvalidKey", name, err)
 		}
 	}
 	if got, _ := s.Unfurls(); len(got) != 0 {
@@ -65,9 +66,9 @@ func TestPutUnfurlRefusesIncompleteRecords(t *testing.T) {
 	}
 }
 
-func TestPutUnfurlEvictsTheOldestBeyondTheBound(t *testing.T) {
-	s, clock, _ := openTemp(t)
-	for i := 0; i < MaxUnfurls; i++ {
+func testPutUnfurlEvictsTheOldestBeyondTheBound(t *testing.T, db *DB) {
+	s, clock := db.Open(t)
+	for i := 0; i < state.MaxUnfurls; i++ {
 		if err := s.PutUnfurl(sampleUnfurl(fmt.Sprintf("1700000000.%06d", i), int64(i+1))); err != nil {
 			t.Fatal(err)
 		}
@@ -77,15 +78,15 @@ func TestPutUnfurlEvictsTheOldestBeyondTheBound(t *testing.T) {
 	if err := s.PutUnfurl(sampleUnfurl("1700000000.000000", 1)); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.Unfurls(); len(got) != MaxUnfurls {
-		t.Fatalf("after a replace: %d unfurls, want %d", len(got), MaxUnfurls)
+	if got, _ := s.Unfurls(); len(got) != state.MaxUnfurls {
+		t.Fatalf("after a replace: %d unfurls, want %d", len(got), state.MaxUnfurls)
 	}
 	if err := s.PutUnfurl(sampleUnfurl("1800000000.000000", 5000)); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := s.Unfurls()
-	if len(got) != MaxUnfurls {
-		t.Fatalf("%d unfurls, want the bound %d", len(got), MaxUnfurls)
+	if len(got) != state.MaxUnfurls {
+		t.Fatalf("%d unfurls, want the bound %d", len(got), state.MaxUnfurls)
 	}
 	for _, u := range got {
 		if u.PipelineID == 1 {

@@ -1,17 +1,19 @@
-package state
+package storetest
 
 import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/pipebot/pipebot/internal/state"
 )
 
-func TestHomeRecordsOpenedUsersAndTheirPipelinesAcrossReopen(t *testing.T) {
-	s, clock, path := openTemp(t)
+func testHomeRecordsOpenedUsersAndTheirPipelinesAcrossReopen(t *testing.T, db *DB) {
+	s, clock := db.Open(t)
 	if _, found, err := s.Home("U1"); found || err != nil {
 		t.Fatalf("Home of a stranger = found %v, %v", found, err)
 	}
-	if _, err := s.AddHomePipeline("U1", HomePipeline{ProjectID: 7, Project: "g/app", PipelineID: 1, Ref: "main", Status: "created"}); err != nil {
+	if _, err := s.AddHomePipeline("U1", state.HomePipeline{ProjectID: 7, Project: "g/app", PipelineID: 1, Ref: "main", Status: "created"}); err != nil {
 		t.Fatal(err)
 	}
 	h, _, _ := s.Home("U1")
@@ -28,8 +30,7 @@ func TestHomeRecordsOpenedUsersAndTheirPipelinesAcrossReopen(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = openAt(t, path, clock)
-	t.Cleanup(func() { _ = s.Close() })
+	s = db.Reopen(t)
 	h, found, err := s.Home("U1")
 	if err != nil || !found || !h.Opened() || h.DMChannel != "D1" || !h.OpenedAt.Equal(clock.Now()) {
 		t.Fatalf("Home after reopen = %+v, %v, %v", h, found, err)
@@ -39,21 +40,21 @@ func TestHomeRecordsOpenedUsersAndTheirPipelinesAcrossReopen(t *testing.T) {
 	}
 }
 
-func TestHomePipelinesNewestFirstBoundedAndRetriesMoveToTheFront(t *testing.T) {
-	s, _, _ := openTemp(t)
-	for id := int64(1); id <= MaxHomePipelines+3; id++ {
-		if _, err := s.AddHomePipeline("U1", HomePipeline{ProjectID: 7, PipelineID: id, Status: "running"}); err != nil {
+func testHomePipelinesNewestFirstBoundedAndRetriesMoveToTheFront(t *testing.T, db *DB) {
+	s, _ := db.Open(t)
+	for id := int64(1); id <= state.MaxHomePipelines+3; id++ {
+		if _, err := s.AddHomePipeline("U1", state.HomePipeline{ProjectID: 7, PipelineID: id, Status: "running"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	h, err := s.AddHomePipeline("U1", HomePipeline{ProjectID: 7, PipelineID: 10, Status: "pending"})
+	h, err := s.AddHomePipeline("U1", state.HomePipeline{ProjectID: 7, PipelineID: 10, Status: "pending"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(h.Pipelines) != MaxHomePipelines {
-		t.Fatalf("kept %d pipelines, want %d", len(h.Pipelines), MaxHomePipelines)
+	if len(h.Pipelines) != state.MaxHomePipelines {
+		t.Fatalf("kept %d pipelines, want %d", len(h.Pipelines), state.MaxHomePipelines)
 	}
-	if h.Pipelines[0].PipelineID != 10 || h.Pipelines[0].Status != "pending" || h.Pipelines[1].PipelineID != MaxHomePipelines+3 {
+	if h.Pipelines[0].PipelineID != 10 || h.Pipelines[0].Status != "pending" || h.Pipelines[1].PipelineID != state.MaxHomePipelines+3 {
 		t.Errorf("order: first %+v, second %+v", h.Pipelines[0], h.Pipelines[1])
 	}
 	for _, p := range h.Pipelines {
@@ -72,9 +73,9 @@ func TestHomePipelinesNewestFirstBoundedAndRetriesMoveToTheFront(t *testing.T) {
 	}
 }
 
-func TestSetHomePipelineStatusChangesOnlyKnownPipelines(t *testing.T) {
-	s, clock, _ := openTemp(t)
-	if _, err := s.AddHomePipeline("U1", HomePipeline{ProjectID: 7, PipelineID: 5, Status: "running"}); err != nil {
+func testSetHomePipelineStatusChangesOnlyKnownPipelines(t *testing.T, db *DB) {
+	s, clock := db.Open(t)
+	if _, err := s.AddHomePipeline("U1", state.HomePipeline{ProjectID: 7, PipelineID: 5, Status: "running"}); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(time.Minute)
@@ -107,15 +108,15 @@ func TestSetHomePipelineStatusChangesOnlyKnownPipelines(t *testing.T) {
 	}
 }
 
-func TestHomeRefusesBadKeys(t *testing.T) {
-	s, _, _ := openTemp(t)
-	if _, err := s.MarkHomeOpened("", "D1"); !errors.Is(err, ErrInvalidKey) {
+func testHomeRefusesBadKeys(t *testing.T, db *DB) {
+	s, _ := db.Open(t)
+	if _, err := s.MarkHomeOpened("", "D1"); !errors.Is(err, state.ErrInvalidKey) {
 		t.Errorf("empty user: %v", err)
 	}
-	if _, err := s.MarkHomeOpened("U\x00x", "D1"); !errors.Is(err, ErrInvalidKey) {
+	if _, err := s.MarkHomeOpened("U\x00x", "D1"); !errors.Is(err, state.ErrInvalidKey) {
 		t.Errorf("separator in user: %v", err)
 	}
-	if _, err := s.AddHomePipeline("U1", HomePipeline{ProjectID: 0, PipelineID: 1}); !errors.Is(err, ErrInvalidKey) {
+	if _, err := s.AddHomePipeline("U1", state.HomePipeline{ProjectID: 0, PipelineID: 1}); !errors.Is(err, state.ErrInvalidKey) {
 		t.Errorf("zero project id: %v", err)
 	}
 }

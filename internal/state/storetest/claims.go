@@ -1,14 +1,16 @@
-package state
+package storetest
 
 import (
 	"sync"
 	"testing"
+
+	"github.com/pipebot/pipebot/internal/state"
 )
 
-func TestCardClaimsLetOnlyTheFirstOfAWatchAndASubscriptionPost(t *testing.T) {
-	s, _, _ := openTemp(t)
+func testCardClaimsLetOnlyTheFirstOfAWatchAndASubscriptionPost(t *testing.T, db *DB) {
+	s, _ := db.Open(t)
 	w := sampleWatch("C1", 7, 42)
-	k := SubCardKey(w.Key())
+	k := state.SubCardKey(w.Key())
 
 	if _, claimed, err := s.ClaimWatchCard(w); err != nil || !claimed {
 		t.Fatalf("first claim by a watch: claimed %v, %v", claimed, err)
@@ -22,12 +24,12 @@ func TestCardClaimsLetOnlyTheFirstOfAWatchAndASubscriptionPost(t *testing.T) {
 
 	// Another pipeline: the subscription first.
 	w2 := sampleWatch("C1", 7, 43)
-	k2 := SubCardKey(w2.Key())
+	k2 := state.SubCardKey(w2.Key())
 	card, claimed, err := s.ClaimSubCard(k2, "group/app")
 	if err != nil || !claimed || !card.CardPending || card.Project != "group/app" {
 		t.Fatalf("first claim by a subscription: %+v, claimed %v, %v", card, claimed, err)
 	}
-	if _, err := s.UpdateSubCard(k2, func(c *SubCard, _ bool) error { c.MessageTS, c.CardPending = "1.2", false; return nil }); err != nil {
+	if _, err := s.UpdateSubCard(k2, func(c *state.SubCard, _ bool) error { c.MessageTS, c.CardPending = "1.2", false; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	got, claimed, err := s.ClaimWatchCard(w2)
@@ -40,13 +42,13 @@ func TestCardClaimsLetOnlyTheFirstOfAWatchAndASubscriptionPost(t *testing.T) {
 	if _, claimed, _ := s.ClaimSubCard(k2, "group/app"); claimed {
 		t.Error("a second subscription claim on a recorded card succeeded")
 	}
-	if _, _, err := s.ClaimWatchCard(Watch{Channel: "", ProjectID: 7, PipelineID: 1}); err == nil {
+	if _, _, err := s.ClaimWatchCard(state.Watch{Channel: "", ProjectID: 7, PipelineID: 1}); err == nil {
 		t.Error("a claim with an empty channel succeeded")
 	}
 }
 
-func TestCardClaimsRacingHaveOneWinner(t *testing.T) {
-	s, _, _ := openTemp(t)
+func testCardClaimsRacingHaveOneWinner(t *testing.T, db *DB) {
+	s, _ := db.Open(t)
 	for i := int64(1); i <= 50; i++ {
 		w := sampleWatch("C1", 7, i)
 		var wg sync.WaitGroup
@@ -61,7 +63,7 @@ func TestCardClaimsRacingHaveOneWinner(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			_, subWon, _ = s.ClaimSubCard(SubCardKey(w.Key()), "group/app")
+			_, subWon, _ = s.ClaimSubCard(state.SubCardKey(w.Key()), "group/app")
 		}()
 		close(start)
 		wg.Wait()

@@ -1,24 +1,26 @@
-package state
+package storetest
 
 import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/pipebot/pipebot/internal/state"
 )
 
-func insightPipeline(project, id int64, created time.Time) InsightPipeline {
+func insightPipeline(project, id int64, created time.Time) state.InsightPipeline {
 	start, end := created.Add(time.Minute), created.Add(3*time.Minute)
-	return InsightPipeline{ProjectID: project, ID: id, Status: "success", Ref: "main", SHA: "abc",
+	return state.InsightPipeline{ProjectID: project, ID: id, Status: "success", Ref: "main", SHA: "abc",
 		CreatedAt: created, UpdatedAt: end,
-		Jobs: []InsightJob{{ID: id * 10, Name: "test", Status: "success", DurationMS: 120000, StartedAt: &start, FinishedAt: &end}}}
+		Jobs: []state.InsightJob{{ID: id * 10, Name: "test", Status: "success", DurationMS: 120000, StartedAt: &start, FinishedAt: &end}}}
 }
 
-func TestInsightPipelinesAreReadPerProjectAndSince(t *testing.T) {
-	s, clock, _ := openTemp(t)
+func testInsightPipelinesAreReadPerProjectAndSince(t *testing.T, db *DB) {
+	s, clock := db.Open(t)
 	now := clock.Now()
 	// Big-endian ids: project 256's key must not fall under project 1's
 	// prefix.
-	err := s.PutInsightPipelines([]InsightPipeline{
+	err := s.PutInsightPipelines([]state.InsightPipeline{
 		insightPipeline(1, 10, now.Add(-48*time.Hour)),
 		insightPipeline(1, 11, now.Add(-time.Hour)),
 		insightPipeline(256, 12, now.Add(-time.Hour)),
@@ -53,17 +55,17 @@ func TestInsightPipelinesAreReadPerProjectAndSince(t *testing.T) {
 	}
 }
 
-func TestInsightSyncIsPerFilter(t *testing.T) {
-	s, clock, _ := openTemp(t)
+func testInsightSyncIsPerFilter(t *testing.T, db *DB) {
+	s, clock := db.Open(t)
 	now := clock.Now()
-	all := InsightSync{ProjectID: 1, From: now.Add(-28 * 24 * time.Hour), Cursor: now, UsedAt: now}
-	main := InsightSync{ProjectID: 1, Ref: "main", From: now.Add(-7 * 24 * time.Hour), Cursor: now.Add(-time.Hour), UsedAt: now}
-	for _, v := range []InsightSync{all, main} {
+	all := state.InsightSync{ProjectID: 1, From: now.Add(-28 * 24 * time.Hour), Cursor: now, UsedAt: now}
+	main := state.InsightSync{ProjectID: 1, Ref: "main", From: now.Add(-7 * 24 * time.Hour), Cursor: now.Add(-time.Hour), UsedAt: now}
+	for _, v := range []state.InsightSync{all, main} {
 		if err := s.PutInsightSync(v); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, want := range []InsightSync{all, main} {
+	for _, want := range []state.InsightSync{all, main} {
 		got, found, err := s.InsightSync(1, want.Ref, want.Source)
 		if err != nil || !found || !reflect.DeepEqual(got, want) {
 			t.Errorf("sync %q: %+v %v %v, want %+v", want.Ref, got, found, err, want)
@@ -74,14 +76,14 @@ func TestInsightSyncIsPerFilter(t *testing.T) {
 	}
 }
 
-func TestPruneInsightsBoundsDaysAndProjects(t *testing.T) {
-	s, clock, _ := openTemp(t)
+func testPruneInsightsBoundsDaysAndProjects(t *testing.T, db *DB) {
+	s, clock := db.Open(t)
 	now := clock.Now()
-	var ps []InsightPipeline
+	var ps []state.InsightPipeline
 	for project := int64(1); project <= 3; project++ {
 		ps = append(ps, insightPipeline(project, project*100+1, now.Add(-200*24*time.Hour)),
 			insightPipeline(project, project*100+2, now.Add(-time.Hour)))
-		if err := s.PutInsightSync(InsightSync{ProjectID: project, From: now.Add(-300 * 24 * time.Hour), Cursor: now,
+		if err := s.PutInsightSync(state.InsightSync{ProjectID: project, From: now.Add(-300 * 24 * time.Hour), Cursor: now,
 			UsedAt: now.Add(time.Duration(project) * time.Minute)}); err != nil {
 			t.Fatal(err)
 		}
@@ -117,17 +119,17 @@ func TestPruneInsightsBoundsDaysAndProjects(t *testing.T) {
 	}
 }
 
-func TestDigestsAddListDeleteAndClaimOncePerSlotAcrossReopen(t *testing.T) {
-	s, clock, path := openTemp(t)
-	d, err := s.AddDigest(Digest{Channel: "C1", Project: "g/app", Cron: "0 9 * * 1", Spec: "0 9 * * 1", TZ: "UTC", Location: "UTC", Days: 7, Creator: "U1"})
+func testDigestsAddListDeleteAndClaimOncePerSlotAcrossReopen(t *testing.T, db *DB) {
+	s, clock := db.Open(t)
+	d, err := s.AddDigest(state.Digest{Channel: "C1", Project: "g/app", Cron: "0 9 * * 1", Spec: "0 9 * * 1", TZ: "UTC", Location: "UTC", Days: 7, Creator: "U1"})
 	if err != nil || d.ID != 1 || !d.CreatedAt.Equal(clock.Now()) {
 		t.Fatalf("add: %+v %v", d, err)
 	}
-	other, _ := s.AddDigest(Digest{Channel: "C2", Project: "g/app", Spec: "0 9 * * *", Days: 7})
+	other, _ := s.AddDigest(state.Digest{Channel: "C2", Project: "g/app", Spec: "0 9 * * *", Days: 7})
 	if other.ID != 2 {
 		t.Fatalf("second digest id %d", other.ID)
 	}
-	if _, err := s.AddDigest(Digest{Channel: "C1"}); err == nil {
+	if _, err := s.AddDigest(state.Digest{Channel: "C1"}); err == nil {
 		t.Error("a digest without project and cron was stored")
 	}
 	list, _ := s.ChannelDigests("C1")
@@ -147,8 +149,7 @@ func TestDigestsAddListDeleteAndClaimOncePerSlotAcrossReopen(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = openAt(t, path, clock)
-	t.Cleanup(func() { _ = s.Close() })
+	s = db.Reopen(t)
 	if _, claimed, _ := s.ClaimDigestSlot(1, slot); claimed {
 		t.Error("the slot was claimed again after a reopen")
 	}

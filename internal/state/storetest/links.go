@@ -1,4 +1,4 @@
-package state
+package storetest
 
 import (
 	"context"
@@ -7,21 +7,23 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pipebot/pipebot/internal/state"
 )
 
-func TestLinksSurviveReopenAndWithLinkIsOneReadModifyWrite(t *testing.T) {
-	s, clock, path := openTemp(t)
+func testLinksSurviveReopenAndWithLinkIsOneReadModifyWrite(t *testing.T, db *DB) {
+	s, clock := db.Open(t)
 	if _, found, err := s.Link("T1", "U1"); found || err != nil {
-		t.Fatalf("Link of a stranger = %v, %v", found, err)
+		t.Fatalf("state.Link of a stranger = %v, %v", found, err)
 	}
-	l, err := s.WithLink("T1", "U1", func(l *Link, found bool) (RecordOp, error) {
+	l, err := s.WithLink("T1", "U1", func(l *state.Link, found bool) (state.RecordOp, error) {
 		if found || l.Team != "T1" || l.User != "U1" {
 			t.Errorf("new link: found %v, %+v", found, l)
 		}
 		l.GitLabUserID, l.GitLabUsername = 5, "alice"
 		l.AccessToken, l.RefreshToken = []byte{1, 2}, []byte{3}
 		l.Expiry = clock.Now().Add(2 * time.Hour)
-		return Save, nil
+		return state.Save, nil
 	})
 	if err != nil || l.Version != 1 || !l.CreatedAt.Equal(clock.Now()) {
 		t.Fatalf("WithLink = %+v, %v", l, err)
@@ -32,23 +34,22 @@ func TestLinksSurviveReopenAndWithLinkIsOneReadModifyWrite(t *testing.T) {
 	}
 	clock.Advance(time.Minute)
 	refused := errors.New("changed meanwhile")
-	if _, err := s.WithLink("T1", "U1", func(l *Link, _ bool) (RecordOp, error) {
+	if _, err := s.WithLink("T1", "U1", func(l *state.Link, _ bool) (state.RecordOp, error) {
 		l.GitLabUsername = "mallory"
-		return Save, refused
+		return state.Save, refused
 	}); !errors.Is(err, refused) {
 		t.Fatalf("WithLink error = %v", err)
 	}
-	if l, _ := s.WithLink("T1", "U1", func(l *Link, _ bool) (RecordOp, error) {
+	if l, _ := s.WithLink("T1", "U1", func(l *state.Link, _ bool) (state.RecordOp, error) {
 		l.AccessToken = []byte{9}
-		return Save, nil
+		return state.Save, nil
 	}); l.Version != 2 || l.GitLabUsername != "alice" || !l.UpdatedAt.Equal(clock.Now()) {
 		t.Errorf("second write = %+v", l)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = openAt(t, path, clock)
-	t.Cleanup(func() { _ = s.Close() })
+	s = db.Reopen(t)
 	l, found, err := s.Link("T1", "U1")
 	if err != nil || !found || l.GitLabUsername != "alice" || string(l.AccessToken) != "\x09" || l.Version != 2 {
 		t.Fatalf("after reopen: %+v, %v, %v", l, found, err)
@@ -63,13 +64,13 @@ func TestLinksSurviveReopenAndWithLinkIsOneReadModifyWrite(t *testing.T) {
 	if existed, _ := s.DeleteLink("T1", "U1"); existed {
 		t.Error("a deleted link existed again")
 	}
-	if _, _, err := s.Link("T1", "U\x00"); !errors.Is(err, ErrInvalidKey) {
+	if _, _, err := s.Link("T1", "U\x00"); !errors.Is(err, state.ErrInvalidKey) {
 		t.Errorf("key with the separator: %v", err)
 	}
 }
 
-func TestLockLinkLetsOneHolderInAtATimePerLink(t *testing.T) {
-	s, _, _ := openTemp(t)
+func testLockLinkLetsOneHolderInAtATimePerLink(t *testing.T, db *DB) {
+	s, _ := db.Open(t)
 	ctx := context.Background()
 	var inside, most atomic.Int32
 	var wg sync.WaitGroup
@@ -113,24 +114,24 @@ func TestLockLinkLetsOneHolderInAtATimePerLink(t *testing.T) {
 	}
 }
 
-func TestPendingLoginsAreSingleUseAndExpiredOnesArePruned(t *testing.T) {
-	s, clock, _ := openTemp(t)
-	p := PendingLogin{StateHash: "h1", Team: "T1", User: "U1", Verifier: []byte{1}, CreatedAt: clock.Now(), ExpiresAt: clock.Now().Add(10 * time.Minute)}
+func testPendingLoginsAreSingleUseAndExpiredOnesArePruned(t *testing.T, db *DB) {
+	s, clock := db.Open(t)
+	p := state.PendingLogin{StateHash: "h1", Team: "T1", User: "U1", Verifier: []byte{1}, CreatedAt: clock.Now(), ExpiresAt: clock.Now().Add(10 * time.Minute)}
 	if err := s.PutPendingLogin(p); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PutPendingLogin(p); !errors.Is(err, ErrPendingExists) {
+	if err := s.PutPendingLogin(p); !errors.Is(err, state.ErrPendingExists) {
 		t.Errorf("the same state twice: %v", err)
 	}
-	take := func(hash string) (PendingLogin, bool) {
-		var got PendingLogin
+	take := func(hash string) (state.PendingLogin, bool) {
+		var got state.PendingLogin
 		var ok bool
-		if err := s.WithPendingLogin(hash, func(p *PendingLogin, found bool) (RecordOp, error) {
+		if err := s.WithPendingLogin(hash, func(p *state.PendingLogin, found bool) (state.RecordOp, error) {
 			got, ok = *p, found
 			if found {
-				return Delete, nil
+				return state.Delete, nil
 			}
-			return Keep, nil
+			return state.Keep, nil
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -142,9 +143,9 @@ func TestPendingLoginsAreSingleUseAndExpiredOnesArePruned(t *testing.T) {
 	if _, ok := take("h1"); ok {
 		t.Error("a pending login was taken twice")
 	}
-	_ = s.PutPendingLogin(PendingLogin{StateHash: "old", ExpiresAt: clock.Now().Add(time.Minute)})
+	_ = s.PutPendingLogin(state.PendingLogin{StateHash: "old", ExpiresAt: clock.Now().Add(time.Minute)})
 	clock.Advance(2 * time.Minute)
-	_ = s.PutPendingLogin(PendingLogin{StateHash: "new", ExpiresAt: clock.Now().Add(time.Minute)})
+	_ = s.PutPendingLogin(state.PendingLogin{StateHash: "new", ExpiresAt: clock.Now().Add(time.Minute)})
 	ps, err := s.PendingLogins()
 	if err != nil || len(ps) != 1 || ps[0].StateHash != "new" {
 		t.Errorf("pending after prune = %+v, %v", ps, err)

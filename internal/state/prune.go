@@ -1,0 +1,60 @@
+package state
+
+import "fmt"
+
+// pruneChunk bounds the records one pruning transaction reads: a large
+// bucket is pruned over several short transactions, each resuming where
+// the last stopped, so none outlasts the operation timeout or holds up
+// the writes racing it.
+const pruneChunk = 1000
+
+// prune deletes the records of bucket for which old reports true, a chunk
+// per transaction, and returns how many it deleted.
+func prune[T any](s *Store, bucket []byte, old func(T) bool) (int, error) {
+	total := 0
+	var from []byte
+	for {
+		var next []byte
+		removed := 0
+		err := s.db.Update(func(tx Tx) error {
+			next, removed = nil, 0
+			var doomed [][]byte
+			seen := 0
+			err := tx.ScanFrom(bucket, from, func(k, v []byte) error {
+				if seen == pruneChunk {
+					next = append([]byte(nil), k...)
+					return ErrStopScan
+				}
+				seen++
+				var r T
+				if err := unmarshal(bucket, v, &r); err != nil {
+					return err
+				}
+				if old(r) {
+					doomed = append(doomed, append([]byte(nil), k...))
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			// Collected first: deleting while a cursor walks the bucket can
+			// skip keys.
+			for _, k := range doomed {
+				if _, err := del(tx, bucket, k); err != nil {
+					return err
+				}
+			}
+			removed = len(doomed)
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("prune %s: %w", bucket, err)
+		}
+		total += removed
+		if next == nil {
+			return total, nil
+		}
+		from = next
+	}
+}
