@@ -196,9 +196,17 @@ func (s *Store) PutInsightSync(v InsightSync) error {
 // created before before (and moves every sync's From up to it), then, past
 // maxProjects projects, every record of the least recently used ones. It
 // returns how many pipelines it removed.
+//
+// The syncs are narrowed first, in one transaction, so that no sync ever
+// claims pipelines that are gone; the pipelines are then removed in chunks
+// of short transactions (prune), so a large cache never holds one
+// transaction past the operation timeout on PostgreSQL. A crash between the
+// two leaves only extra pipelines, which the next prune removes.
 func (s *Store) PruneInsights(before time.Time, maxProjects int) (removed int, err error) {
 	before = before.UTC()
+	var evict map[int64]bool
 	err = s.db.Update(func(tx Tx) error {
+		evict = map[int64]bool{}
 		lastUse := map[int64]time.Time{}
 		var syncs []InsightSync
 		if err := each(tx, bucketInsightSyncs, func(v InsightSync) error {
@@ -210,7 +218,6 @@ func (s *Store) PruneInsights(before time.Time, maxProjects int) (removed int, e
 		}); err != nil {
 			return err
 		}
-		evict := map[int64]bool{}
 		if maxProjects > 0 && len(lastUse) > maxProjects {
 			ids := make([]int64, 0, len(lastUse))
 			for id := range lastUse {
@@ -221,25 +228,6 @@ func (s *Store) PruneInsights(before time.Time, maxProjects int) (removed int, e
 				evict[id] = true
 			}
 		}
-		var gone [][]byte
-		if err := each(tx, bucketInsightPipelines, func(p InsightPipeline) error {
-			if p.CreatedAt.Before(before) || evict[p.ProjectID] {
-				key, err := insightPipelineKey(p.ProjectID, p.ID)
-				if err != nil {
-					return err
-				}
-				gone = append(gone, key)
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		for _, key := range gone {
-			if _, err := del(tx, bucketInsightPipelines, key); err != nil {
-				return err
-			}
-		}
-		removed = len(gone)
 		for _, v := range syncs {
 			key, err := insightSyncKey(v.ProjectID, v.Ref, v.Source)
 			if err != nil {
@@ -260,7 +248,13 @@ func (s *Store) PruneInsights(before time.Time, maxProjects int) (removed int, e
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("prune insights: %w", err)
+		return 0, fmt.Errorf("prune insight syncs: %w", err)
+	}
+	removed, err = prune(s, bucketInsightPipelines, func(p InsightPipeline) bool {
+		return p.CreatedAt.Before(before) || evict[p.ProjectID]
+	})
+	if err != nil {
+		return removed, fmt.Errorf("prune insights: %w", err)
 	}
 	return removed, nil
 }
