@@ -47,7 +47,7 @@ type scaleSim struct {
 	measure  bool
 }
 
-func newScaleSim(b *testing.B, groups, perGroup int) *scaleSim {
+func newScaleSim(b testing.TB, groups, perGroup int) *scaleSim {
 	h := newHarness(b, passingJobs)
 	h.reconfigure(nil)
 	// GitLab.com's authenticated API limit, announced on every response.
