@@ -55,6 +55,14 @@ type Config struct {
 	MaxUpload           int64         // largest file uploaded to Slack, in bytes
 	LogLevel            zerolog.Level // root logger level
 	LogFormat           string        // json or console
+	// Identity (DESIGN §7, identity_config.go): PIPEBOT_IDENTITY and the
+	// account linking settings.
+	Identity          string // bot, linked or sudo
+	PublicURL         string // where browsers reach pipebot, without a trailing "/"
+	OAuthClientID     string
+	OAuthClientSecret string
+	SecretKey         []byte // 32 bytes
+	SecretKeyPrevious []byte // 32 bytes, or nil
 }
 
 // loadConfig reads the configuration for mode from getenv (os.Getenv) and,
@@ -95,6 +103,9 @@ func loadConfig(mode Mode, getenv func(string) string, readFile func(string) ([]
 	c.MaxUpload = l.size("PIPEBOT_MAX_UPLOAD", defaultMaxUpload)
 	c.LogLevel = l.logLevel("PIPEBOT_LOG_LEVEL")
 	c.LogFormat = l.oneOf("PIPEBOT_LOG_FORMAT", defaultLogFormat, "json", "console")
+	if mode == ModeServe {
+		l.identity(&c)
+	}
 	if l.err != nil {
 		return Config{}, l.err
 	}
@@ -106,6 +117,9 @@ func loadConfig(mode Mode, getenv func(string) string, readFile func(string) ([]
 		}
 		if c.GitLabToken == "" {
 			return Config{}, errors.New("GITLAB_TOKEN is required for serve (a GitLab token with scope api)")
+		}
+		if err := c.checkIdentity(); err != nil {
+			return Config{}, err
 		}
 	case ModeConsole:
 		if c.GitLabToken == "" {
@@ -135,6 +149,10 @@ func (c Config) checkSlack() error {
 // String summarizes c for a start-up log line. Secrets appear only as "set"
 // or "unset".
 func (c Config) String() string {
+	return c.baseString() + " " + c.identityString()
+}
+
+func (c Config) baseString() string {
 	return fmt.Sprintf("slack_bot_token=%s slack_app_token=%s slack_signing_secret=%s slack_api_url=%s "+
 		"gitlab_url=%s gitlab_token=%s gitlab_webhook_secret=%s listen_addr=%s db_path=%q poll_interval=%s "+
 		"admins=%s default_role=%s max_upload=%d log_level=%s log_format=%s",

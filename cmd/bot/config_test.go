@@ -174,6 +174,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		MaxUpload:          1 << 30,
 		LogLevel:           zerolog.InfoLevel,
 		LogFormat:          "json",
+		Identity:           "bot",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %#v\nwant %#v", c, want)

@@ -27,6 +27,7 @@ import (
 	"github.com/pipebot/pipebot/internal/commands"
 	"github.com/pipebot/pipebot/internal/gitlab"
 	"github.com/pipebot/pipebot/internal/gitlab/simulator"
+	"github.com/pipebot/pipebot/internal/identity"
 	"github.com/pipebot/pipebot/internal/insights"
 	"github.com/pipebot/pipebot/internal/metrics"
 	"github.com/pipebot/pipebot/internal/notify"
@@ -100,6 +101,8 @@ type app struct {
 	router  *commands.Router
 	pool    *slackapp.Pool
 	metrics *metrics.Metrics
+	// identity says who acts in GitLab for each person (identity_wire.go).
+	identity *identity.Service
 	// digests posts the channels' CI digests (insights.Runner); on a
 	// shared database only the leader should run it.
 	digests *insights.Runner
@@ -153,12 +156,17 @@ func wire(w wiring) (*app, error) {
 	if err != nil {
 		role = commands.RoleViewer
 	}
+	ids, err := newIdentity(w, gl, store, poster)
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
 	router = commands.New(commands.Deps{
 		GitLab: gl, Watcher: watcher, Subs: watcher, Slack: poster, Store: store,
 		Uploads: poster, Unfurls: poster, LiveUnfurls: watcher, Spool: spool, MaxUpload: w.cfg.MaxUpload,
 		Admins: w.cfg.Admins, DefaultRole: role, GitLabHosts: w.gitlabHosts, Logger: w.log, OnCommand: w.metrics.CommandDone,
-		HomeCoalesce: w.homeCoalesce,
-		Insights:     insights.NewBuilder(insights.Config{GitLab: gl, Store: store, Logger: w.log}), ChartDir: w.chartDir,
+		HomeCoalesce: w.homeCoalesce, Identities: ids,
+		Insights: insights.NewBuilder(insights.Config{GitLab: gl, Store: store, Logger: w.log}), ChartDir: w.chartDir,
 	})
 	digests := insights.NewRunner(insights.RunnerConfig{Store: store, Post: router.PostDigest, Logger: w.log})
 	pool := slackapp.NewPool(slackapp.PoolConfig{
@@ -166,7 +174,8 @@ func wire(w wiring) (*app, error) {
 		Observe: func(k slackapp.Kind, result string) { w.metrics.SlackDelivery(k.String(), result) },
 		Once:    slackOnce(store, w.log),
 	}, router)
-	return &app{store: store, gitlab: gl, slack: poster, watcher: watcher, router: router, pool: pool, metrics: w.metrics, digests: digests}, nil
+	return &app{store: store, gitlab: gl, slack: poster, watcher: watcher, router: router, pool: pool, metrics: w.metrics,
+		digests: digests, identity: ids}, nil
 }
 
 // demoHistoryDays is how much CI history demo/webapp has for /ci stats.
@@ -207,6 +216,9 @@ func serve(ctx context.Context, stderr io.Writer) error {
 		return err
 	}
 	defer a.store.Close()
+	if err := startIdentity(ctx, a, log); err != nil {
+		return err
+	}
 
 	// Work in flight finishes on shutdown: the pool and the watcher run on
 	// their own context, cancelled only after intake has stopped and the
@@ -227,6 +239,7 @@ func serve(ctx context.Context, stderr io.Writer) error {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", ready.serve)
 	mux.Handle("GET /metrics", m.Handler())
+	mountIdentity(mux, a)
 	if cfg.GitLabWebhookSecret != "" {
 		hook := notify.NewWebhook(notify.WebhookConfig{
 			Secret: cfg.GitLabWebhookSecret, Watcher: a.watcher, Logger: log, Observe: m.WebhookReceived,
@@ -391,6 +404,11 @@ func chat(ctx context.Context, mode Mode, stdin io.Reader, stdout, stderr io.Wri
 	}
 	fake := slackfake.NewServer(slackfake.Options{BotToken: "xoxb-console"})
 	defer fake.Close()
+	if mode == ModeDemo {
+		if err := demoIdentity(os.Getenv, &cfg, &gitlabToken, fake, user); err != nil {
+			return err
+		}
+	}
 
 	dir, err := os.MkdirTemp("", "pipebot-chat-")
 	if err != nil {
@@ -423,6 +441,11 @@ func chat(ctx context.Context, mode Mode, stdin io.Reader, stdout, stderr io.Wri
 			return fmt.Errorf("set demo channel project: %w", err)
 		}
 	}
+	stopLogin, err := serveDemoLogin(a, log)
+	if err != nil {
+		return err
+	}
+	defer stopLogin()
 	a.pool.Start(ctx)
 	defer a.pool.Stop()
 	go a.watcher.Run(ctx)
@@ -439,7 +462,10 @@ func chat(ctx context.Context, mode Mode, stdin io.Reader, stdout, stderr io.Wri
 		if mode == ModeConsole {
 			what = gitlabURL
 		}
-		fmt.Fprintf(stdout, "pipebot %s — chatting with %s.\nType /ci help, /ci pipelines, /ci run main …; !N clicks button N; quit to leave.\n", mode, what)
+		fmt.Fprintf(stdout, "pipebot %s — chatting with %s.\nType /ci help, /ci pipelines, /ci run main, /ci whoami …; !N clicks button N; quit to leave.\n", mode, what)
+		if mode == ModeDemo {
+			fmt.Fprint(stdout, demoIdentityHint(cfg.Identity))
+		}
 	}
 	return slackapp.RunConsole(ctx, slackapp.ConsoleConfig{
 		In: stdin, Out: stdout, Fake: fake, Pool: a.pool, UserID: user, ChannelID: channel, Prompt: prompt,

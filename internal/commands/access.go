@@ -43,6 +43,7 @@ func (r *Router) audit(log zerolog.Logger, call *Call, result string) {
 		Command: auditText(call),
 		Project: r.auditProject(call),
 		Result:  result,
+		GitLab:  call.Actor.String(),
 	})
 	if err != nil {
 		log.Error().Err(err).Msg("write audit entry")

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pipebot/pipebot/internal/gitlab"
 	"github.com/pipebot/pipebot/internal/notify"
 	"github.com/pipebot/pipebot/internal/state"
 )
@@ -15,38 +16,38 @@ func (r *Router) adminCommands() []*Command {
 		{
 			Name: "role grant", Args: "<@user> <viewer|operator|admin>", Summary: "Give a Slack user a role.",
 			Examples: []string{"role grant <@U024BE7LH> operator"},
-			Role:     RoleAdmin, MinArgs: 2, MaxArgs: 2, Mutating: true, Run: r.roleGrant,
+			Role:     RoleAdmin, MinArgs: 2, MaxArgs: 2, Mutating: true, NoLink: true, Run: r.roleGrant,
 		},
 		{
 			Name: "role revoke", Args: "<@user>", Summary: "Take a user's role away (back to the default role).",
 			Examples: []string{"role revoke <@U024BE7LH>"},
-			Role:     RoleAdmin, MinArgs: 1, MaxArgs: 1, Mutating: true, Run: r.roleRevoke,
+			Role:     RoleAdmin, MinArgs: 1, MaxArgs: 1, Mutating: true, NoLink: true, Run: r.roleRevoke,
 		},
 		{
 			Name: "role list", Aliases: []string{"roles"}, Summary: "Who has which role.",
-			Examples: []string{"role list"}, Role: RoleAdmin, Run: r.roleList,
+			Examples: []string{"role list"}, Role: RoleAdmin, NoLink: true, Run: r.roleList,
 		},
 		{
 			Name: "channel project", Args: "<project>", Summary: "Set this channel's default project.",
 			Examples: []string{"channel project group/app"},
-			Role:     RoleAdmin, MinArgs: 1, MaxArgs: 1, Mutating: true, Run: r.channelProject,
+			Role:     RoleAdmin, MinArgs: 1, MaxArgs: 1, Mutating: true, NoLink: true, Run: r.channelProject,
 		},
 		{
 			Name: "channel restrict", Args: "<project…> | none", Summary: "Limit the projects this channel may act on (none lifts it).",
 			Examples: []string{"channel restrict group/app group/api", "channel restrict none"},
-			Role:     RoleAdmin, MinArgs: 1, MaxArgs: 20, Mutating: true, Run: r.channelRestrict,
+			Role:     RoleAdmin, MinArgs: 1, MaxArgs: 20, Mutating: true, NoLink: true, Run: r.channelRestrict,
 		},
 		{
 			Name: "channel show", Aliases: []string{"channel"}, Summary: "Show this channel's settings.",
-			Examples: []string{"channel show"}, Role: RoleViewer, Run: r.channelShow,
+			Examples: []string{"channel show"}, Role: RoleViewer, NoLink: true, Run: r.channelShow,
 		},
 		{
 			Name: "audit", Args: "[limit:<n>]", Summary: "Who did what, when (newest first).",
-			Examples: []string{"audit", "audit limit:50"}, Role: RoleAdmin, Options: []string{"limit"}, Run: r.auditList,
+			Examples: []string{"audit", "audit limit:50"}, Role: RoleAdmin, Options: []string{"limit"}, NoLink: true, Run: r.auditList,
 		},
 		{
 			Name: "dismiss", Summary: "Close a prompt.", Examples: []string{"dismiss"}, Role: RoleViewer,
-			Run: func(context.Context, *Call) (Reply, error) { return Reply{DeleteOriginal: true}, nil },
+			NoLink: true, Run: func(context.Context, *Call) (Reply, error) { return Reply{DeleteOriginal: true}, nil },
 		},
 	}
 }
@@ -125,7 +126,7 @@ func (r *Router) channelProject(ctx context.Context, c *Call) (Reply, error) {
 	if err := r.checkHost(ref); err != nil {
 		return Reply{}, err
 	}
-	proj, err := r.project(ctx, ref.Path)
+	proj, err := r.checkedProject(ctx, c, ref.Path)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -137,8 +138,11 @@ func (r *Router) channelProject(ctx context.Context, c *Call) (Reply, error) {
 	}); err != nil {
 		return Reply{}, fmt.Errorf("save channel project: %w", err)
 	}
-	return Reply{InChannel: true, Message: TextReply("This channel's default project is now %s: commands here may leave the project out.",
-		notify.Link(proj.WebURL, proj.Path)).Message}, nil
+	name := notify.Escape(proj.Path)
+	if proj.WebURL != "" {
+		name = notify.Link(proj.WebURL, proj.Path)
+	}
+	return Reply{InChannel: true, Message: TextReply("This channel's default project is now %s: commands here may leave the project out.", name).Message}, nil
 }
 
 func (r *Router) channelRestrict(ctx context.Context, c *Call) (Reply, error) {
@@ -152,7 +156,7 @@ func (r *Router) channelRestrict(ctx context.Context, c *Call) (Reply, error) {
 			if err := r.checkHost(ref); err != nil {
 				return Reply{}, err
 			}
-			proj, err := r.project(ctx, ref.Path)
+			proj, err := r.checkedProject(ctx, c, ref.Path)
 			if err != nil {
 				return Reply{}, err
 			}
@@ -206,6 +210,9 @@ func (r *Router) auditList(_ context.Context, c *Call) (Reply, error) {
 		if e.Project != "" {
 			line += " on " + notify.Escape(e.Project)
 		}
+		if strings.HasPrefix(e.GitLab, "linked ") || strings.HasPrefix(e.GitLab, "sudo ") {
+			line += " as " + notify.Escape(e.GitLab)
+		}
 		line += " → " + notify.Escape(e.Result)
 		lines = append(lines, line)
 	}
@@ -241,4 +248,23 @@ func chunkedReply(lines []string) Reply {
 		msg.Text = msg.Text[:3000]
 	}
 	return Reply{Message: msg}
+}
+
+// checkedProject is a project an admin names for the channel, checked in
+// GitLab with their identity. These commands are about pipebot itself and
+// need no link: without an identity the path is kept as typed, unchecked
+// (nothing falls back to pipebot's token).
+func (r *Router) checkedProject(ctx context.Context, c *Call, path string) (gitlab.Project, error) {
+	gl, err := r.optionalIdentity(ctx, c)
+	if err != nil {
+		return gitlab.Project{}, err
+	}
+	if gl == nil {
+		return gitlab.Project{Path: path}, nil
+	}
+	proj, err := r.project(ctx, gl, path)
+	if err != nil {
+		return gitlab.Project{}, personNotFound(err, c.Actor)
+	}
+	return proj, nil
 }

@@ -124,7 +124,7 @@ func (r *Router) homeParts() (homeStore, homeSlack, bool) {
 // openHome answers app_home_opened on the Home tab: the user is remembered
 // (their DM too) and gets their Home published. The Messages tab needs
 // nothing.
-func (r *Router) openHome(ctx context.Context, ev *slackevents.AppHomeOpenedEvent) {
+func (r *Router) openHome(ctx context.Context, team string, ev *slackevents.AppHomeOpenedEvent) {
 	hs, _, ok := r.homeParts()
 	if !ok || ev.User == "" || (ev.Tab != "" && ev.Tab != "home") {
 		return
@@ -132,13 +132,13 @@ func (r *Router) openHome(ctx context.Context, ev *slackevents.AppHomeOpenedEven
 	if _, err := hs.MarkHomeOpened(ev.User, ev.Channel); err != nil {
 		r.log.Error().Err(err).Str("user", ev.User).Msg("remember home opened")
 	}
-	r.publishHome(ctx, ev.User, "")
+	r.publishHome(ctx, team, ev.User, "")
 	r.observe("app_home", "ok")
 }
 
 // publishHome renders user's Home from the store (no GitLab request but
 // the bot identity, cached) and publishes it.
-func (r *Router) publishHome(ctx context.Context, user, notice string) {
+func (r *Router) publishHome(ctx context.Context, team, user, notice string) {
 	hs, sl, ok := r.homeParts()
 	if !ok {
 		return
@@ -163,7 +163,7 @@ func (r *Router) publishHome(ctx context.Context, user, notice string) {
 		log.Error().Err(err).Msg("home subscriptions")
 		return
 	}
-	id, err := r.identityOf(ctx, user)
+	id, err := r.identityOf(ctx, team, user)
 	if err != nil {
 		// The line then names pipebot's token without its username.
 		log.Warn().Err(err).Msg("home identity")
@@ -196,7 +196,7 @@ func (r *Router) HomePipelineChanged(_ context.Context, c notify.HomeChange) {
 }
 
 func (r *Router) scheduleHome(user string) {
-	r.home.schedule(user, r.deps.Now(), func() { r.publishHome(context.Background(), user, "") })
+	r.home.schedule(user, r.deps.Now(), func() { r.publishHome(context.Background(), "", user, "") })
 }
 
 // rememberHomePipeline adds a pipeline the user started from Slack to
@@ -227,7 +227,7 @@ func (r *Router) handleHomeAction(ctx context.Context, req slackapp.Request) {
 		return
 	}
 	if req.ActionID == homeRefreshAction {
-		r.publishHome(ctx, req.UserID, "")
+		r.publishHome(ctx, req.TeamID, req.UserID, "")
 		return
 	}
 	hs, sl, ok := r.homeParts()
@@ -258,5 +258,5 @@ func (r *Router) handleHomeAction(ctx context.Context, req slackapp.Request) {
 		r.log.Warn().Err(err).Str("req_id", requestID(ctx)).Str("user", req.UserID).Msg("deliver home reply")
 		notice = fmt.Sprintf(":warning: I could not send you the answer (ref `%s`).", requestID(ctx))
 	}
-	r.publishHome(ctx, req.UserID, notice)
+	r.publishHome(ctx, req.TeamID, req.UserID, notice)
 }

@@ -41,7 +41,7 @@ func BenchmarkHomePublish(b *testing.B) {
 	h.openHome(operator, "D0OPER")
 	b.ReportAllocs()
 	for b.Loop() {
-		h.router.publishHome(context.Background(), operator, "")
+		h.router.publishHome(context.Background(), "", operator, "")
 	}
 	if n := len(h.fake.CallsOf("views.publish")); n < 2 {
 		b.Fatalf("%d publishes", n)

@@ -2,11 +2,14 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/pipebot/pipebot/internal/gitlab"
+	"github.com/pipebot/pipebot/internal/identity"
+	"github.com/pipebot/pipebot/internal/slackapp"
 )
 
 // currentUserAPI reads the owner of pipebot's GitLab token.
@@ -56,11 +59,28 @@ func (b *botIdentity) identity(ctx context.Context, _ string) (GitLabIdentity, e
 	return GitLabIdentity{Kind: IdentityBot, Username: b.user}, nil
 }
 
-// identityOf says who user acts as in GitLab: Deps.Identity when set,
-// else pipebot's token.
-func (r *Router) identityOf(ctx context.Context, user string) (GitLabIdentity, error) {
+// identityOf says who user acts as in GitLab, for the App Home: without a
+// team (a publish caused by the watcher) the user's one link is found.
+func (r *Router) identityOf(ctx context.Context, team, user string) (GitLabIdentity, error) {
 	if r.deps.Identity != nil {
-		return r.deps.Identity(ctx, user)
+		return r.deps.Identity(ctx, team, user)
 	}
-	return r.botID.identity(ctx, user)
+	if r.mode() == identity.ModeBot {
+		return r.botID.identity(ctx, user)
+	}
+	a, _, err := r.actorOf(ctx, slackapp.Request{TeamID: team, UserID: user})
+	var refused *identity.RefusedError
+	switch {
+	case err == nil && a.Kind == identity.KindLinked:
+		return GitLabIdentity{Kind: IdentityLinked, Username: a.Username}, nil
+	case err == nil && a.Kind == identity.KindSudo:
+		return GitLabIdentity{Kind: IdentitySudo, Username: a.Username}, nil
+	case errors.Is(err, identity.ErrNotLinked), errors.Is(err, identity.ErrLinkRevoked):
+		return GitLabIdentity{Kind: IdentityNotLinked}, nil
+	case errors.As(err, &refused):
+		return GitLabIdentity{Kind: IdentityRefused, Reason: refused.Msg}, nil
+	case err != nil:
+		return GitLabIdentity{Kind: IdentityRefused, Reason: "pipebot could not tell who you are in GitLab just now."}, err
+	}
+	return GitLabIdentity{Kind: IdentityBot}, nil
 }

@@ -34,6 +34,9 @@ const (
 	IdentityNotLinked
 	// IdentitySudo: pipebot's admin token acting as the user.
 	IdentitySudo
+	// IdentityRefused: no one may act for the user (sudo found no GitLab
+	// user for them, say); Reason says why.
+	IdentityRefused
 )
 
 // GitLabIdentity is who a Slack user acts as in GitLab.
@@ -45,11 +48,13 @@ type GitLabIdentity struct {
 	// ConnectURL, for IdentityNotLinked, is where a "Connect GitLab"
 	// button goes; "" makes the button run `login` instead.
 	ConnectURL string
+	// Reason, for IdentityRefused, is the sentence saying why.
+	Reason string
 }
 
-// IdentityFunc says who slackUser acts as in GitLab. The linked-accounts
-// work plugs in here (Deps.Identity); the default is pipebot's token.
-type IdentityFunc func(ctx context.Context, slackUser string) (GitLabIdentity, error)
+// IdentityFunc says who a Slack user of a team acts as in GitLab
+// (Deps.Identity overrides the router's own answer in tests).
+type IdentityFunc func(ctx context.Context, team, slackUser string) (GitLabIdentity, error)
 
 // homeInput is everything a Home tab shows.
 type homeInput struct {
@@ -134,6 +139,8 @@ func identityBlock(id GitLabIdentity) slack.Block {
 		return notify.Section("*In GitLab* you act as yourself: linked as @" + notify.Escape(id.Username) + ".")
 	case IdentitySudo:
 		return notify.Section("*In GitLab* pipebot acts as you" + at + ".")
+	case IdentityRefused:
+		return notify.Section("*In GitLab* no one acts for you: " + id.Reason)
 	case IdentityNotLinked:
 		s := notify.Section("*In GitLab* you are not linked yet: connect your GitLab account to run commands.")
 		b := notify.Button("identity_login", "Connect GitLab", "login")

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pipebot/pipebot/internal/identity"
 	"github.com/pipebot/pipebot/internal/notify"
 	"github.com/pipebot/pipebot/internal/slackapp"
 )
@@ -67,6 +68,9 @@ type Command struct {
 	Vars             bool     // accepts KEY=value
 	Inputs           bool     // accepts input:NAME=value (CI/CD inputs)
 	Mutating         bool     // written to the audit log
+	// NoLink: the command is about pipebot itself and runs without a
+	// GitLab identity (Call.GitLab is nil then in linked and sudo modes).
+	NoLink bool
 	// IDFrom says which id a pasted GitLab URL supplies as the first
 	// positional argument: "pipeline" or "job"; "pipeline:" puts the link's
 	// pipeline id into the pipeline: option instead.
@@ -88,6 +92,12 @@ type Call struct {
 	Vars    []lexVar
 	Inputs  []lexInput
 	Text    string // the command as typed, normalised
+	// GitLab is the client of whoever acts in GitLab for this user (the
+	// router resolves it: pipebot's token, the user's linked account, or
+	// sudo); nil for a NoLink command whose user has no identity.
+	GitLab gitlabAPI
+	// Actor says who GitLab acts as (for the audit log and messages).
+	Actor identity.Actor
 }
 
 // Arg returns positional argument i, or "".

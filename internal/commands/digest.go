@@ -44,12 +44,12 @@ func (r *Router) digestCommands() []*Command {
 		},
 		{
 			Name: "digests", Summary: "This channel's CI digests with their next run.",
-			Examples: []string{"digests"}, Role: RoleViewer,
+			Examples: []string{"digests"}, Role: RoleViewer, NoLink: true,
 			Run: r.digestList,
 		},
 		{
 			Name: "digest delete", Args: "<id>", Summary: "Stop one of this channel's CI digests (no confirmation).",
-			Examples: []string{"digest delete 3"}, Role: RoleOperator, MinArgs: 1, MaxArgs: 1, Mutating: true,
+			Examples: []string{"digest delete 3"}, Role: RoleOperator, MinArgs: 1, MaxArgs: 1, Mutating: true, NoLink: true,
 			Run: r.digestDelete,
 		},
 	}
@@ -96,11 +96,14 @@ func (r *Router) digestCreate(ctx context.Context, c *Call) (Reply, error) {
 	}
 	// The person creating it must be able to read the project, so that no
 	// one routes a project's figures into a channel through pipebot.
-	proj, err := r.project(ctx, c.Project)
+	proj, err := r.project(ctx, c.GitLab, c.Project)
 	if err != nil {
-		if m := userMessage(err); m != "" {
+		if m := userMessage(personNotFound(err, c.Actor)); m != "" {
 			return Reply{}, userErrorf("I cannot set a digest for `%s`: %s", notify.Code(c.Project), m)
 		}
+		return Reply{}, err
+	}
+	if err := r.canRead(ctx, c, proj.Path, "", "set a digest for it"); err != nil {
 		return Reply{}, err
 	}
 	if mc, ok := r.deps.Slack.(memberChecker); ok {

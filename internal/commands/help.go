@@ -20,9 +20,10 @@ func (r *Router) table() []*Command {
 	cmds = append(cmds, r.subscribeCommands()...)
 	cmds = append(cmds, r.statsCommands()...)
 	cmds = append(cmds, r.digestCommands()...)
+	cmds = append(cmds, r.identityCommands()...)
 	cmds = append(cmds, &Command{
 		Name: "help", Args: "[noun]", Summary: "What pipebot can do; `help pipeline` for one topic.",
-		Examples: []string{"help", "help pipeline"}, Role: RoleViewer, MaxArgs: 1,
+		Examples: []string{"help", "help pipeline"}, Role: RoleViewer, MaxArgs: 1, NoLink: true,
 		Run: func(_ context.Context, c *Call) (Reply, error) {
 			if word := c.Arg(0); word != "" {
 				noun, ok := r.helpTopic(word)

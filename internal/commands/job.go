@@ -169,13 +169,13 @@ func (r *Router) jobList(ctx context.Context, c *Call) (Reply, error) {
 		if !ok {
 			return Reply{}, usageError(c.Cmd, "`pipeline:%s` needs a pipeline id (a positive number).", notify.Code(ps))
 		}
-		jobs, err = r.deps.GitLab.PipelineJobs(ctx, c.Project, pid, opt)
+		jobs, err = c.GitLab.PipelineJobs(ctx, c.Project, pid, opt)
 		if err != nil {
 			return Reply{}, notFound(err, "pipeline #%d in %s", pid, c.Project)
 		}
 		header = fmt.Sprintf("*Jobs of pipeline #%d* in %s", pid, notify.Escape(c.Project))
 	} else {
-		jobs, err = r.deps.GitLab.ProjectJobs(ctx, c.Project, opt)
+		jobs, err = c.GitLab.ProjectJobs(ctx, c.Project, opt)
 		if err != nil {
 			return Reply{}, notFound(err, "the project %s", c.Project)
 		}
@@ -248,7 +248,7 @@ func (r *Router) getJob(ctx context.Context, c *Call) (gitlab.Job, error) {
 	if err != nil {
 		return gitlab.Job{}, err
 	}
-	j, err := r.deps.GitLab.Job(ctx, c.Project, id)
+	j, err := c.GitLab.Job(ctx, c.Project, id)
 	if err != nil {
 		return gitlab.Job{}, notFound(err, "job #%d in %s", id, c.Project)
 	}
@@ -337,7 +337,7 @@ func (r *Router) jobKeep(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	j, err := r.deps.GitLab.KeepArtifacts(ctx, c.Project, id)
+	j, err := c.GitLab.KeepArtifacts(ctx, c.Project, id)
 	if err != nil {
 		return Reply{}, notFound(err, "artifacts of job #%d in %s", id, c.Project)
 	}
@@ -349,7 +349,7 @@ func (r *Router) jobRetry(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	j, err := r.deps.GitLab.RetryJob(ctx, c.Project, id)
+	j, err := c.GitLab.RetryJob(ctx, c.Project, id)
 	if err != nil {
 		return Reply{}, notFound(err, "job #%d in %s", id, c.Project)
 	}
@@ -361,7 +361,7 @@ func (r *Router) jobCancel(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	j, err := r.deps.GitLab.CancelJob(ctx, c.Project, id)
+	j, err := c.GitLab.CancelJob(ctx, c.Project, id)
 	if err != nil {
 		return Reply{}, notFound(err, "job #%d in %s", id, c.Project)
 	}
@@ -373,15 +373,15 @@ func (r *Router) jobPlay(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	proj, err := r.project(ctx, c.Project)
+	proj, err := r.project(ctx, c.GitLab, c.Project)
 	if err != nil {
 		return Reply{}, err
 	}
-	j, err := r.deps.GitLab.PlayJob(ctx, proj.Path, id, gitlabVars(c.Vars), gitlabInputs(c.Inputs))
+	j, err := c.GitLab.PlayJob(ctx, proj.Path, id, gitlabVars(c.Vars), gitlabInputs(c.Inputs))
 	if err != nil {
 		return Reply{}, notFound(err, "job #%d in %s", id, proj.Path)
 	}
-	p, err := r.deps.GitLab.Pipeline(ctx, proj.Path, j.PipelineID)
+	p, err := c.GitLab.Pipeline(ctx, proj.Path, j.PipelineID)
 	if err != nil {
 		return Reply{}, fmt.Errorf("pipeline of played job %d: %w", j.ID, err)
 	}
@@ -393,7 +393,7 @@ func (r *Router) jobErase(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	j, err := r.deps.GitLab.EraseJob(ctx, c.Project, id)
+	j, err := c.GitLab.EraseJob(ctx, c.Project, id)
 	if err != nil {
 		return Reply{}, notFound(err, "job #%d in %s", id, c.Project)
 	}

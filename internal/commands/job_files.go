@@ -44,11 +44,11 @@ func (r *Router) jobLog(ctx context.Context, c *Call) (Reply, error) {
 			Title:    fmt.Sprintf("Log of job #%d %s (%s)", j.ID, j.Name, c.Project),
 		}, func(ctx context.Context, w io.Writer, max int64) (int64, error) {
 			if raw != nil && *raw {
-				return r.deps.GitLab.JobTrace(ctx, c.Project, j.ID, w, max)
+				return c.GitLab.JobTrace(ctx, c.Project, j.ID, w, max)
 			}
 			// Cleaned as it streams: the spool gets the text people read.
 			clean := notify.NewLogCleaner(w)
-			_, err := r.deps.GitLab.JobTrace(ctx, c.Project, j.ID, clean, max)
+			_, err := c.GitLab.JobTrace(ctx, c.Project, j.ID, clean, max)
 			if cerr := clean.Close(); err == nil {
 				err = cerr
 			}
@@ -56,7 +56,7 @@ func (r *Router) jobLog(ctx context.Context, c *Call) (Reply, error) {
 		})
 	}
 	tail := notify.NewLogTail(n, notify.DefaultTailLineBytes)
-	if _, err := r.deps.GitLab.JobTrace(ctx, c.Project, j.ID, tail, 0); err != nil {
+	if _, err := c.GitLab.JobTrace(ctx, c.Project, j.ID, tail, 0); err != nil {
 		return Reply{}, notFound(err, "the log of job #%d in %s", j.ID, c.Project)
 	}
 	header := fmt.Sprintf("%s *Log of job %s* `%s` %s", notify.StatusEmoji(j.Status), jobLink(j), notify.Code(j.Name), notify.Code(notify.StatusWord(j.Status)))
@@ -159,19 +159,19 @@ func (r *Router) jobArtifacts(ctx context.Context, c *Call) (Reply, error) {
 			Title:    fmt.Sprintf("Artifacts of job #%d %s (%s)", j.ID, j.Name, c.Project),
 			Size:     j.ArtifactsSize,
 		}, func(ctx context.Context, w io.Writer, max int64) (int64, error) {
-			return r.deps.GitLab.JobArtifacts(ctx, c.Project, j.ID, w, max)
+			return c.GitLab.JobArtifacts(ctx, c.Project, j.ID, w, max)
 		})
 	}
 	return r.relay(ctx, c, j.WebURL+"/artifacts/file/"+escapePath(path), "`"+notify.Code(path)+"`", notify.Upload{
 		Filename: fileBase(path),
 		Title:    fmt.Sprintf("%s from job #%d %s (%s)", path, j.ID, j.Name, c.Project),
 	}, func(ctx context.Context, w io.Writer, max int64) (int64, error) {
-		return r.deps.GitLab.JobArtifactFile(ctx, c.Project, j.ID, path, w, max)
+		return c.GitLab.JobArtifactFile(ctx, c.Project, j.ID, path, w, max)
 	})
 }
 
 func (r *Router) refArtifacts(ctx context.Context, c *Call, ref, name, path string) (Reply, error) {
-	proj, err := r.project(ctx, c.Project)
+	proj, err := r.project(ctx, c.GitLab, c.Project)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -187,7 +187,7 @@ func (r *Router) refArtifacts(ctx context.Context, c *Call, ref, name, path stri
 		up = notify.Upload{Filename: fileBase(path), Title: fmt.Sprintf("%s from %s on %s (%s)", path, name, ref, proj.Path)}
 	}
 	return r.relay(ctx, c, link, what, up, func(ctx context.Context, w io.Writer, max int64) (int64, error) {
-		return r.deps.GitLab.RefArtifacts(ctx, proj.Path, ref, name, path, w, max)
+		return c.GitLab.RefArtifacts(ctx, proj.Path, ref, name, path, w, max)
 	})
 }
 

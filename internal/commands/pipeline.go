@@ -91,7 +91,7 @@ func (r *Router) pipelineList(ctx context.Context, c *Call) (Reply, error) {
 	if opt.Status != "" && !knownStatus(opt.Status) {
 		return Reply{}, usageError(c.Cmd, "`%s` is not a pipeline status (%s).", notify.Code(opt.Status), strings.Join(pipelineStatuses, ", "))
 	}
-	pipes, err := r.deps.GitLab.Pipelines(ctx, c.Project, opt)
+	pipes, err := c.GitLab.Pipelines(ctx, c.Project, opt)
 	if err != nil {
 		return Reply{}, fmt.Errorf("list pipelines of %s: %w", c.Project, err)
 	}
@@ -143,14 +143,14 @@ func describeFilters(o gitlab.ListPipelinesOptions) string {
 	return strings.Join(parts, ", ")
 }
 
-func (r *Router) card(ctx context.Context, project string, p gitlab.Pipeline) (notify.Message, error) {
-	jobs, err := r.deps.GitLab.PipelineJobs(ctx, project, p.ID, gitlab.ListJobsOptions{Limit: 100})
+func (r *Router) card(ctx context.Context, gl gitlabAPI, project string, p gitlab.Pipeline) (notify.Message, error) {
+	jobs, err := gl.PipelineJobs(ctx, project, p.ID, gitlab.ListJobsOptions{Limit: 100})
 	if err != nil {
 		return notify.Message{}, fmt.Errorf("jobs of pipeline %d: %w", p.ID, err)
 	}
 	in := notify.CardInput{Project: project, Pipeline: p, Jobs: jobs, Now: r.deps.Now()}
 	if p.Status == gitlab.StatusFailed {
-		in.LogTails = notify.FailedJobTails(ctx, r.deps.GitLab, project, jobs)
+		in.LogTails = notify.FailedJobTails(ctx, gl, project, jobs)
 	}
 	return notify.PipelineCard(in), nil
 }
@@ -160,11 +160,11 @@ func (r *Router) pipelineShow(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	p, err := r.deps.GitLab.Pipeline(ctx, c.Project, id)
+	p, err := c.GitLab.Pipeline(ctx, c.Project, id)
 	if err != nil {
 		return Reply{}, notFound(err, "pipeline #%d in %s", id, c.Project)
 	}
-	msg, err := r.card(ctx, c.Project, p)
+	msg, err := r.card(ctx, c.GitLab, c.Project, p)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -174,13 +174,26 @@ func (r *Router) pipelineShow(ctx context.Context, c *Call) (Reply, error) {
 // notFound turns GitLab's 404 into a sentence naming what was missing.
 func notFound(err error, format string, args ...any) error {
 	if errors.Is(err, gitlab.ErrNotFound) {
-		return userErrorf("I can't find "+format+" (or pipebot's GitLab token can't see it).", args...)
+		return &notFoundError{what: fmt.Sprintf(format, args...), err: err}
 	}
 	return err
 }
 
-func (r *Router) project(ctx context.Context, path string) (gitlab.Project, error) {
-	p, err := r.deps.GitLab.Project(ctx, path)
+// notFoundError is GitLab's 404 for something named; the router words it
+// for whoever acted (identity.go).
+type notFoundError struct {
+	what string
+	err  error
+}
+
+func (e *notFoundError) Error() string {
+	return "I can't find " + e.what + " (or pipebot's GitLab token can't see it)."
+}
+
+func (e *notFoundError) Unwrap() error { return e.err }
+
+func (r *Router) project(ctx context.Context, gl pipelineAPI, path string) (gitlab.Project, error) {
+	p, err := gl.Project(ctx, path)
 	if err != nil {
 		return gitlab.Project{}, notFound(err, "the project %s", path)
 	}
@@ -198,7 +211,7 @@ func (r *Router) watch(ctx context.Context, c *Call, proj gitlab.Project, p gitl
 	}
 	_, err := r.deps.Watcher.Watch(ctx, req)
 	if errors.Is(err, notify.ErrNotInChannel) || errors.Is(err, notify.ErrChannelNotFound) {
-		msg, cerr := r.card(ctx, proj.Path, p)
+		msg, cerr := r.card(ctx, c.GitLab, proj.Path, p)
 		if cerr != nil {
 			return Reply{}, cerr
 		}
@@ -244,11 +257,11 @@ func gitlabInputs(inputs []lexInput) []gitlab.Input {
 
 func (r *Router) pipelineRun(ctx context.Context, c *Call) (Reply, error) {
 	ref := c.Arg(0)
-	proj, err := r.project(ctx, c.Project)
+	proj, err := r.project(ctx, c.GitLab, c.Project)
 	if err != nil {
 		return Reply{}, err
 	}
-	p, err := r.deps.GitLab.CreatePipeline(ctx, proj.Path, ref, gitlabVars(c.Vars), gitlabInputs(c.Inputs))
+	p, err := c.GitLab.CreatePipeline(ctx, proj.Path, ref, gitlabVars(c.Vars), gitlabInputs(c.Inputs))
 	if err != nil {
 		return Reply{}, fmt.Errorf("create pipeline on %s in %s: %w", ref, proj.Path, err)
 	}
@@ -260,11 +273,11 @@ func (r *Router) pipelineRetry(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	proj, err := r.project(ctx, c.Project)
+	proj, err := r.project(ctx, c.GitLab, c.Project)
 	if err != nil {
 		return Reply{}, err
 	}
-	p, err := r.deps.GitLab.RetryPipeline(ctx, proj.Path, id)
+	p, err := c.GitLab.RetryPipeline(ctx, proj.Path, id)
 	if err != nil {
 		return Reply{}, notFound(err, "pipeline #%d in %s", id, proj.Path)
 	}
@@ -276,7 +289,7 @@ func (r *Router) pipelineCancel(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	p, err := r.deps.GitLab.CancelPipeline(ctx, c.Project, id)
+	p, err := c.GitLab.CancelPipeline(ctx, c.Project, id)
 	if err != nil {
 		return Reply{}, notFound(err, "pipeline #%d in %s", id, c.Project)
 	}
@@ -289,7 +302,7 @@ func (r *Router) pipelineDelete(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	if err := r.deps.GitLab.DeletePipeline(ctx, c.Project, id); err != nil {
+	if err := c.GitLab.DeletePipeline(ctx, c.Project, id); err != nil {
 		return Reply{}, notFound(err, "pipeline #%d in %s", id, c.Project)
 	}
 	return TextReply("Deleted pipeline #%d of %s.", id, notify.Escape(c.Project)), nil
@@ -300,16 +313,16 @@ func (r *Router) pipelineWatch(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	proj, err := r.project(ctx, c.Project)
+	proj, err := r.project(ctx, c.GitLab, c.Project)
 	if err != nil {
 		return Reply{}, err
 	}
-	p, err := r.deps.GitLab.Pipeline(ctx, proj.Path, id)
+	p, err := c.GitLab.Pipeline(ctx, proj.Path, id)
 	if err != nil {
 		return Reply{}, notFound(err, "pipeline #%d in %s", id, proj.Path)
 	}
 	if p.Status.Finished() {
-		msg, err := r.card(ctx, proj.Path, p)
+		msg, err := r.card(ctx, c.GitLab, proj.Path, p)
 		if err != nil {
 			return Reply{}, err
 		}
@@ -324,7 +337,7 @@ func (r *Router) pipelineVars(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	vars, err := r.deps.GitLab.PipelineVariables(ctx, c.Project, id)
+	vars, err := c.GitLab.PipelineVariables(ctx, c.Project, id)
 	if err != nil {
 		return Reply{}, notFound(err, "pipeline #%d in %s", id, c.Project)
 	}

@@ -109,8 +109,11 @@ type Deps struct {
 	// date (the watcher); nil leaves them as first posted.
 	LiveUnfurls unfurlTracker
 
-	// Identity says who a Slack user acts as in GitLab (the App Home); nil
-	// is pipebot's token for everyone (apphome_identity.go).
+	// Identities resolves who acts in GitLab for each user's command
+	// (PIPEBOT_IDENTITY, identity.go); nil is pipebot's token for everyone.
+	Identities identities
+	// Identity overrides what the App Home says about a user's GitLab
+	// identity (tests); nil asks Identities (apphome_identity.go).
 	Identity IdentityFunc
 	// HomeCoalesce is the least time between two publishes of one user's
 	// App Home caused by pipeline changes; 0 is DefaultHomeCoalesce.
@@ -297,6 +300,15 @@ func (r *Router) dispatch(ctx context.Context, req slackapp.Request, edit func(*
 		return errorReply(fmt.Sprintf("`%s` needs the %s role; you are a %s. An admin can grant it with `/ci role grant @you %s`.",
 			cmd.Name, cmd.Role, role, cmd.Role), nil)
 	}
+	if err := r.bindIdentity(ctx, call); err != nil {
+		// Nothing runs without a GitLab identity: no GitLab call is made.
+		if reply, ok := r.identityReply(ctx, req, err); ok {
+			r.observe(cmd.Name, "no_identity")
+			r.audit(log, call, identityRefusal(err))
+			return reply
+		}
+		return r.renderError(log, ref, cmd, call, err)
+	}
 	if cmd.Confirm != nil && call.Opts["confirm"] != "yes" {
 		r.observe(cmd.Name, "confirm")
 		return confirmReply(cmd.Confirm(call), confirmCommand(call))
@@ -309,6 +321,13 @@ func (r *Router) dispatch(ctx context.Context, req slackapp.Request, edit func(*
 	log.Info().Str("kind", req.Kind.String()).Str("project", call.Project).Dur("took", time.Since(start)).
 		Bool("ok", err == nil).Msg("command")
 	if err != nil {
+		if reply, ok := r.identityReply(ctx, req, err); ok {
+			// The link failed while the command ran (GitLab refused it).
+			r.observe(cmd.Name, "no_identity")
+			r.audit(log, call, identityRefusal(err))
+			return reply
+		}
+		err = personUnauthorized(personNotFound(r.explainRefusal(ctx, call, err), call.Actor), call.Actor)
 		r.observe(cmd.Name, resultOf(err))
 		r.audit(log, call, "error: "+oneLine(userMessage(err)))
 		return r.renderError(log, ref, cmd, call, err)
@@ -339,7 +358,8 @@ func (r *Router) observe(name, result string) {
 
 func resultOf(err error) string {
 	var ue *UserError
-	if errors.As(err, &ue) {
+	var nf *notFoundError
+	if errors.As(err, &ue) || errors.As(err, &nf) {
 		return "user_error"
 	}
 	if gitlab.UserMessage(err) != "" {

@@ -12,6 +12,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/pipebot/pipebot/internal/gitlab"
+	"github.com/pipebot/pipebot/internal/identity"
 	"github.com/pipebot/pipebot/internal/notify"
 	"github.com/pipebot/pipebot/internal/slackapp"
 )
@@ -80,6 +81,14 @@ func (r *Router) openRunForm(ctx context.Context, req slackapp.Request, project 
 	if role < RoleOperator {
 		return errorReply(fmt.Sprintf("`pipeline run` needs the %s role; you are a %s. An admin can grant it with `/ci role grant @you %s`.",
 			RoleOperator, role, RoleOperator), nil)
+	}
+	if _, _, err := r.actorOf(ctx, req); err != nil {
+		// No form for someone who may not act in GitLab.
+		if reply, ok := r.identityReply(ctx, req, err); ok {
+			return reply
+		}
+		r.log.Warn().Err(err).Str("user", req.UserID).Msg("resolve identity")
+		return errorReply("I could not tell who you are in GitLab; try again in a moment.", nil)
 	}
 	meta, err := json.Marshal(viewMeta{Channel: req.ChannelID, Project: project})
 	if err != nil {
@@ -182,7 +191,11 @@ func (r *Router) refOptions(ctx context.Context, req slackapp.Request) slack.Opt
 	if r.checkAllowed(meta.Channel, project) != nil {
 		return empty
 	}
-	gl, ok := r.deps.GitLab.(refSearcher)
+	_, as, err := r.actorOf(ctx, req)
+	if err != nil {
+		return empty // the submission will say why
+	}
+	gl, ok := as.(refSearcher)
 	if !ok {
 		return empty
 	}
@@ -326,10 +339,24 @@ func (r *Router) checkRunForm(ctx context.Context, req slackapp.Request) map[str
 	if err := r.checkAllowed(meta.Channel, project); err != nil {
 		return map[string]string{blockRunProject: userMessage(err)}
 	}
-	if _, err := r.project(ctx, project); err != nil {
+	actor, as, err := r.actorOf(ctx, req)
+	if err != nil {
+		var refused *identity.RefusedError
+		switch {
+		case errors.As(err, &refused):
+			return map[string]string{blockRunProject: refused.Msg}
+		case errors.Is(err, identity.ErrNotLinked), errors.Is(err, identity.ErrLinkRevoked):
+			return map[string]string{blockRunProject: "Connect your GitLab account first: run /ci login, then run the pipeline again."}
+		}
+		return map[string]string{blockRunProject: "I could not tell who you are in GitLab; try again in a moment."}
+	}
+	if _, err := r.project(ctx, as, project); err != nil {
+		if actor.Person() {
+			return map[string]string{blockRunProject: fmt.Sprintf("I can't find the project %s (or you, @%s, can't see it in GitLab).", project, actor.Username)}
+		}
 		return map[string]string{blockRunProject: fmt.Sprintf("I can't find the project %s (or pipebot's GitLab token can't see it).", project)}
 	}
-	gl, ok := r.deps.GitLab.(refSearcher)
+	gl, ok := as.(refSearcher)
 	if !ok {
 		return nil
 	}

@@ -118,7 +118,7 @@ func (r *Router) scheduleList(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	list, err := r.deps.GitLab.Schedules(ctx, c.Project, limit)
+	list, err := c.GitLab.Schedules(ctx, c.Project, limit)
 	if err != nil {
 		return Reply{}, notFound(err, "the project %s", c.Project)
 	}
@@ -136,7 +136,7 @@ func (r *Router) scheduleList(ctx context.Context, c *Call) (Reply, error) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			if s, err := r.deps.GitLab.Schedule(ctx, c.Project, list[i].ID); err == nil {
+			if s, err := c.GitLab.Schedule(ctx, c.Project, list[i].ID); err == nil {
 				list[i], detailed[i] = s, true
 			}
 		}()
@@ -159,7 +159,7 @@ func (r *Router) scheduleShow(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	s, err := r.deps.GitLab.Schedule(ctx, c.Project, id)
+	s, err := c.GitLab.Schedule(ctx, c.Project, id)
 	if err != nil {
 		return Reply{}, scheduleError(err, id, c.Project)
 	}
@@ -317,7 +317,7 @@ func (r *Router) scheduleCreate(ctx context.Context, c *Call) (Reply, error) {
 	}
 	spec = strings.Join(strings.Fields(spec), " ")
 	desc := c.Opt("description", fmt.Sprintf("%s at %s (from Slack)", ref, spec))
-	s, err := r.deps.GitLab.CreateSchedule(ctx, c.Project, gitlab.ScheduleOptions{
+	s, err := c.GitLab.CreateSchedule(ctx, c.Project, gitlab.ScheduleOptions{
 		Description: &desc, Ref: &ref, Cron: &spec, CronTimezone: &z.Name, Active: active,
 	})
 	switch {
@@ -354,7 +354,7 @@ func (r *Router) scheduleUpdate(ctx context.Context, c *Call) (Reply, error) {
 	tzName, hasTZ := c.Opts["tz"]
 	if hasCron || hasTZ {
 		// Check the pair that will be in force, before GitLab is called.
-		cur, err := r.deps.GitLab.Schedule(ctx, c.Project, id)
+		cur, err := c.GitLab.Schedule(ctx, c.Project, id)
 		if err != nil {
 			return Reply{}, scheduleError(err, id, c.Project)
 		}
@@ -379,7 +379,7 @@ func (r *Router) scheduleUpdate(ctx context.Context, c *Call) (Reply, error) {
 			opt.CronTimezone = &z.Name
 		}
 	}
-	s, err := r.deps.GitLab.EditSchedule(ctx, c.Project, id, opt)
+	s, err := c.GitLab.EditSchedule(ctx, c.Project, id, opt)
 	if err != nil {
 		return Reply{}, scheduleError(err, id, c.Project)
 	}
@@ -397,7 +397,7 @@ func (r *Router) scheduleDelete(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	if err := r.deps.GitLab.DeleteSchedule(ctx, c.Project, id); err != nil {
+	if err := c.GitLab.DeleteSchedule(ctx, c.Project, id); err != nil {
 		return Reply{}, scheduleError(err, id, c.Project)
 	}
 	return TextReply("Deleted schedule #%d of %s.", id, notify.Escape(c.Project)), nil
@@ -408,12 +408,16 @@ func (r *Router) scheduleOwn(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	s, err := r.deps.GitLab.TakeScheduleOwnership(ctx, c.Project, id)
+	s, err := c.GitLab.TakeScheduleOwnership(ctx, c.Project, id)
 	if err != nil {
 		return Reply{}, scheduleError(err, id, c.Project)
 	}
-	return TextReply("pipebot's GitLab user @%s now owns schedule #%d of %s; its pipelines run as that user.",
-		notify.Escape(s.Owner.Username), id, notify.Escape(c.Project)), nil
+	who := "pipebot's GitLab user"
+	if c.Actor.Person() {
+		who = "Your GitLab user"
+	}
+	return TextReply("%s @%s now owns schedule #%d of %s; its pipelines run as that user.",
+		who, notify.Escape(s.Owner.Username), id, notify.Escape(c.Project)), nil
 }
 
 func (r *Router) scheduleVarSet(ctx context.Context, c *Call) (Reply, error) {
@@ -426,7 +430,7 @@ func (r *Router) scheduleVarSet(ctx context.Context, c *Call) (Reply, error) {
 	}
 	var done []string
 	for _, v := range c.Vars {
-		created, err := r.deps.GitLab.SetScheduleVariable(ctx, c.Project, id, gitlab.Variable{Key: v.Key, Value: v.Value, VariableType: "env_var"})
+		created, err := c.GitLab.SetScheduleVariable(ctx, c.Project, id, gitlab.Variable{Key: v.Key, Value: v.Value, VariableType: "env_var"})
 		if err != nil {
 			return Reply{}, scheduleError(err, id, c.Project)
 		}
@@ -448,7 +452,7 @@ func (r *Router) scheduleVarDelete(ctx context.Context, c *Call) (Reply, error) 
 	if !lexIsVarKey(key) {
 		return Reply{}, usageError(c.Cmd, "`%s` is not a variable name.", escapeCode(key))
 	}
-	if err := r.deps.GitLab.DeleteScheduleVariable(ctx, c.Project, id, key); err != nil {
+	if err := c.GitLab.DeleteScheduleVariable(ctx, c.Project, id, key); err != nil {
 		if errors.Is(err, gitlab.ErrNotFound) {
 			return Reply{}, userErrorf("Schedule #%d of %s has no variable `%s` (or I can't see the schedule).", id, notify.Escape(c.Project), notify.Code(key))
 		}
@@ -466,17 +470,17 @@ func (r *Router) scheduleRun(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	proj, err := r.project(ctx, c.Project)
+	proj, err := r.project(ctx, c.GitLab, c.Project)
 	if err != nil {
 		return Reply{}, err
 	}
-	s, err := r.deps.GitLab.Schedule(ctx, proj.Path, id)
+	s, err := c.GitLab.Schedule(ctx, proj.Path, id)
 	if err != nil {
 		return Reply{}, scheduleError(err, id, proj.Path)
 	}
 	ref := shortRef(s.Ref)
 	opt := gitlab.ListPipelinesOptions{Source: "schedule", Ref: ref, OrderBy: "id", Sort: "desc", Limit: 5}
-	before, err := r.deps.GitLab.Pipelines(ctx, proj.Path, opt)
+	before, err := c.GitLab.Pipelines(ctx, proj.Path, opt)
 	if err != nil {
 		return Reply{}, fmt.Errorf("list scheduled pipelines of %s: %w", proj.Path, err)
 	}
@@ -484,20 +488,20 @@ func (r *Router) scheduleRun(ctx context.Context, c *Call) (Reply, error) {
 	if len(before) > 0 {
 		baseline = before[0].ID
 	}
-	if err := r.deps.GitLab.PlaySchedule(ctx, proj.Path, id); err != nil {
+	if err := c.GitLab.PlaySchedule(ctx, proj.Path, id); err != nil {
 		return Reply{}, scheduleError(err, id, proj.Path)
 	}
 	for _, wait := range playPollWaits {
 		if err := r.sleep(ctx, wait); err != nil {
 			break
 		}
-		after, err := r.deps.GitLab.Pipelines(ctx, proj.Path, opt)
+		after, err := c.GitLab.Pipelines(ctx, proj.Path, opt)
 		if err != nil {
 			return Reply{}, fmt.Errorf("find the pipeline of schedule %d in %s: %w", id, proj.Path, err)
 		}
 		for _, p := range after {
 			if p.ID > baseline {
-				full, err := r.deps.GitLab.Pipeline(ctx, proj.Path, p.ID)
+				full, err := c.GitLab.Pipeline(ctx, proj.Path, p.ID)
 				if err != nil {
 					return Reply{}, notFound(err, "pipeline #%d in %s", p.ID, proj.Path)
 				}

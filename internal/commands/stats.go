@@ -81,6 +81,14 @@ func (r *Router) stats(ctx context.Context, c *Call) (Reply, error) {
 		return Reply{}, err
 	}
 	q := insights.Query{Project: c.Project, Ref: c.Opt("ref", ""), Source: c.Opt("source", ""), Days: days, Now: r.deps.Now()}
+	if c.Actor.Person() {
+		// Read as the person who asked, never through pipebot's token.
+		gl, ok := c.GitLab.(insights.Reader)
+		if !ok {
+			return Reply{}, fmt.Errorf("stats as %s: the client cannot list pipelines", c.Actor)
+		}
+		q.GitLab = gl
+	}
 	where := statsPlace{channel: c.Req.ChannelID}
 	if c.Req.Kind == slackapp.KindAction {
 		// Asked from a card: the report and its chart go into its thread.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pipebot/pipebot/internal/gitlab"
 	"github.com/pipebot/pipebot/internal/notify"
 	"github.com/pipebot/pipebot/internal/state"
 )
@@ -34,12 +35,12 @@ func (r *Router) subscribeCommands() []*Command {
 			Name: "unsubscribe", Args: "[project|group:<group>]", Summary: "Stop this channel's subscription to a project or group.",
 			Examples: []string{"unsubscribe group/app", "unsubscribe group:acme/platform"},
 			Role:     RoleOperator, MaxArgs: 1, Mutating: true, Options: []string{"group"},
-			Run: r.unsubscribe,
+			NoLink: true, Run: r.unsubscribe,
 		},
 		{
 			Name: "subscriptions", Summary: "This channel's subscriptions and their filters.",
 			Examples: []string{"subscriptions"}, Role: RoleViewer,
-			Run: r.subscriptions,
+			NoLink: true, Run: r.subscriptions,
 		},
 	}
 }
@@ -92,6 +93,9 @@ func (r *Router) subscribe(ctx context.Context, c *Call) (Reply, error) {
 	}
 	if project != "" {
 		c.Project = project
+	}
+	if err := r.canRead(ctx, c, project, group, "subscribe this channel to it"); err != nil {
+		return Reply{}, err
 	}
 	sub, err := subs.Subscribe(ctx, notify.SubscribeRequest{
 		Channel: c.Req.ChannelID, Creator: c.Req.UserID, Project: project, Group: group,
@@ -177,4 +181,50 @@ func describeSub(s state.Subscription) string {
 		out += " — :pause_button: paused (" + notify.Escape(s.PausedReason) + "; subscribe again to resume)"
 	}
 	return out
+}
+
+// groupReader reads a group (subscribe group:).
+type groupReader interface {
+	Group(ctx context.Context, group string) (gitlab.Group, error)
+}
+
+var _ groupReader = (*gitlab.Client)(nil)
+
+// canRead checks that a person acting as themselves can read the project
+// or group they subscribe the channel to: pipebot's token must not route a
+// private project's events into a channel for someone who cannot see it.
+// With pipebot's own token the watcher's look-up is the check.
+func (r *Router) canRead(ctx context.Context, c *Call, project, group, purpose string) error {
+	if !c.Actor.Person() {
+		return nil
+	}
+	who := notify.Escape(c.Actor.Username)
+	if group != "" {
+		gr, ok := c.GitLab.(groupReader)
+		if !ok {
+			return userErrorf("I can't check that you can see group `%s` in GitLab, so I won't subscribe to it.", notify.Escape(group))
+		}
+		if _, err := gr.Group(ctx, group); err != nil {
+			if errors.Is(err, gitlab.ErrNotFound) || errors.Is(err, gitlab.ErrForbidden) {
+				return userErrorf("You (@%s) can't see group `%s` in GitLab, so you can't %s.", who, notify.Escape(group), purpose)
+			}
+			return fmt.Errorf("check group %s as %s: %w", group, c.Actor, err)
+		}
+		return nil
+	}
+	if _, err := c.GitLab.Project(ctx, project); err != nil {
+		if errors.Is(err, gitlab.ErrNotFound) || errors.Is(err, gitlab.ErrForbidden) {
+			return userErrorf("You (@%s) can't see project `%s` in GitLab, so you can't %s.", who, notify.Escape(project), purpose)
+		}
+		return fmt.Errorf("check project %s as %s: %w", project, c.Actor, err)
+	}
+	// Reading the project is not reading its pipelines (a guest, or a
+	// non-member of a public project without public pipelines).
+	if _, err := c.GitLab.Pipelines(ctx, project, gitlab.ListPipelinesOptions{Limit: 1}); err != nil {
+		if errors.Is(err, gitlab.ErrNotFound) || errors.Is(err, gitlab.ErrForbidden) {
+			return userErrorf("You (@%s) can't see the pipelines of `%s` in GitLab, so you can't %s.", who, notify.Escape(project), purpose)
+		}
+		return fmt.Errorf("check pipelines of %s as %s: %w", project, c.Actor, err)
+	}
+	return nil
 }

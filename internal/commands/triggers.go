@@ -52,7 +52,7 @@ func (r *Router) triggerCommands() []*Command {
 }
 
 func (r *Router) triggerList(ctx context.Context, c *Call) (Reply, error) {
-	ts, err := r.deps.GitLab.Triggers(ctx, c.Project)
+	ts, err := c.GitLab.Triggers(ctx, c.Project)
 	if err != nil {
 		return Reply{}, notFound(err, "the project %s", c.Project)
 	}
@@ -95,7 +95,7 @@ func (r *Router) triggerCreate(ctx context.Context, c *Call) (Reply, error) {
 	if desc == "" {
 		return Reply{}, usageError(c.Cmd, "Give the trigger a description.")
 	}
-	t, err := r.deps.GitLab.CreateTrigger(ctx, c.Project, desc)
+	t, err := c.GitLab.CreateTrigger(ctx, c.Project, desc)
 	if err != nil {
 		return Reply{}, notFound(err, "the project %s", c.Project)
 	}
@@ -110,7 +110,7 @@ func (r *Router) triggerDelete(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	if err := r.deps.GitLab.DeleteTrigger(ctx, c.Project, id); err != nil {
+	if err := c.GitLab.DeleteTrigger(ctx, c.Project, id); err != nil {
 		return Reply{}, notFound(err, "trigger #%d in %s", id, c.Project)
 	}
 	return TextReply("Deleted trigger #%d of %s.", id, notify.Escape(c.Project)), nil
@@ -142,11 +142,11 @@ func findTrigger(ts []gitlab.Trigger, which string) (gitlab.Trigger, error) {
 
 func (r *Router) triggerRun(ctx context.Context, c *Call) (Reply, error) {
 	ref := c.Arg(1)
-	proj, err := r.project(ctx, c.Project)
+	proj, err := r.project(ctx, c.GitLab, c.Project)
 	if err != nil {
 		return Reply{}, err
 	}
-	ts, err := r.deps.GitLab.Triggers(ctx, proj.Path)
+	ts, err := c.GitLab.Triggers(ctx, proj.Path)
 	if err != nil {
 		return Reply{}, fmt.Errorf("list triggers of %s: %w", proj.Path, err)
 	}
@@ -162,7 +162,7 @@ func (r *Router) triggerRun(ctx context.Context, c *Call) (Reply, error) {
 		return Reply{}, userErrorf("I can't run trigger #%d: GitLab shows its full token only to its owner (%s), and pipebot sees just `%s…`. Create one pipebot owns with `/ci trigger create %s \"description\"`.",
 			t.ID, notify.Code(owner), notify.Code(t.Token.Tail(gitlab.ShortTokenLen)), notify.Code(proj.Path))
 	}
-	p, err := r.deps.GitLab.TriggerPipeline(ctx, proj.Path, t.Token, ref, gitlabVars(c.Vars), gitlabInputs(c.Inputs))
+	p, err := c.GitLab.TriggerPipeline(ctx, proj.Path, t.Token, ref, gitlabVars(c.Vars), gitlabInputs(c.Inputs))
 	if errors.Is(err, gitlab.ErrNotFound) {
 		return Reply{}, userErrorf("GitLab did not accept trigger #%d's token for %s; it may have just been deleted.", t.ID, notify.Escape(proj.Path))
 	}

@@ -53,7 +53,7 @@ func (r *Router) handleEvent(ctx context.Context, req slackapp.Request) {
 		}
 	case *slackevents.AppHomeOpenedEvent:
 		if ev != nil {
-			r.openHome(ctx, ev)
+			r.openHome(ctx, req.TeamID, ev)
 		}
 	}
 }
@@ -66,6 +66,17 @@ func (r *Router) unfurl(ctx context.Context, req slackapp.Request, ev *slackeven
 	log := r.log.With().Str("user", req.UserID).Str("channel", req.ChannelID).Str("event", "link_shared").Logger()
 	ctx, cancel := context.WithTimeout(ctx, r.deps.Timeout)
 	defer cancel()
+	// The preview is read as the person who pasted the link (DESIGN §7):
+	// someone without a GitLab identity gets no preview, and a link they
+	// cannot see in GitLab is not unfurled through pipebot's token.
+	if ev.User != "" {
+		req.UserID = ev.User
+	}
+	_, gl, err := r.actorOf(ctx, req)
+	if err != nil {
+		log.Info().Err(err).Msg("links not unfurled: no GitLab identity for the user")
+		return
+	}
 	unfurls := map[string]notify.Message{}
 	var shown []string
 	previews := map[string]linkPreview{}
@@ -76,7 +87,7 @@ func (r *Router) unfurl(ctx context.Context, req slackapp.Request, ev *slackeven
 		if _, done := unfurls[l.URL]; done {
 			continue
 		}
-		p, ok, err := r.linkPreview(ctx, l.URL)
+		p, ok, err := r.linkPreview(ctx, gl, l.URL)
 		if err != nil {
 			// The reason stays in the log; the link just gets no preview.
 			log.Info().Err(err).Str("ref", newRef()).Msg("link not unfurled")
@@ -125,7 +136,7 @@ func (r *Router) trackUnfurls(ctx context.Context, to notify.UnfurlTarget, urls 
 
 // linkPreview renders the preview of one link: ok is false for links that
 // are not a pipeline or job on pipebot's GitLab.
-func (r *Router) linkPreview(ctx context.Context, link string) (linkPreview, bool, error) {
+func (r *Router) linkPreview(ctx context.Context, gl gitlabAPI, link string) (linkPreview, bool, error) {
 	ref, ok := lexProjectRef(link)
 	if !ok || ref.Host == "" || (ref.PipelineID == 0 && ref.JobID == 0) {
 		return linkPreview{}, false, nil
@@ -134,17 +145,17 @@ func (r *Router) linkPreview(ctx context.Context, link string) (linkPreview, boo
 		return linkPreview{}, false, nil
 	}
 	if ref.PipelineID > 0 {
-		p, err := r.deps.GitLab.Pipeline(ctx, ref.Path, ref.PipelineID)
+		p, err := gl.Pipeline(ctx, ref.Path, ref.PipelineID)
 		if err != nil {
 			return linkPreview{}, false, fmt.Errorf("pipeline %d of %s: %w", ref.PipelineID, ref.Path, err)
 		}
-		m, err := r.card(ctx, ref.Path, p)
+		m, err := r.card(ctx, gl, ref.Path, p)
 		if err != nil {
 			return linkPreview{}, false, err
 		}
 		return linkPreview{msg: m, projectID: p.ProjectID, project: ref.Path, pipeline: p}, true, nil
 	}
-	j, err := r.getJob(ctx, &Call{Project: ref.Path, Args: []string{fmt.Sprint(ref.JobID)}, Opts: map[string]string{}})
+	j, err := r.getJob(ctx, &Call{Project: ref.Path, Args: []string{fmt.Sprint(ref.JobID)}, Opts: map[string]string{}, GitLab: gl})
 	if err != nil {
 		return linkPreview{}, false, fmt.Errorf("job %d of %s: %w", ref.JobID, ref.Path, err)
 	}
@@ -152,7 +163,7 @@ func (r *Router) linkPreview(ctx context.Context, link string) (linkPreview, boo
 	if r.deps.LiveUnfurls != nil && !j.Status.Finished() {
 		// A job carries no project id; the watcher polls by id. Only a
 		// job that will still change needs it.
-		proj, err := r.deps.GitLab.Project(ctx, ref.Path)
+		proj, err := gl.Project(ctx, ref.Path)
 		if err != nil {
 			return linkPreview{}, false, fmt.Errorf("project %s: %w", ref.Path, err)
 		}

@@ -134,7 +134,7 @@ func (r *Router) varList(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	vars, err := r.deps.GitLab.Variables(ctx, owner)
+	vars, err := c.GitLab.Variables(ctx, owner)
 	if err != nil {
 		return Reply{}, notFound(err, "%s", notify.Escape(owner.String()))
 	}
@@ -178,7 +178,7 @@ func (r *Router) varShow(ctx context.Context, c *Call) (Reply, error) {
 	if err := checkKey(c, key); err != nil {
 		return Reply{}, err
 	}
-	v, err := r.deps.GitLab.Variable(ctx, owner, key, scope)
+	v, err := c.GitLab.Variable(ctx, owner, key, scope)
 	if err != nil {
 		return Reply{}, notFound(err, "the variable %s of %s%s", notify.Escape(key), notify.Escape(owner.String()), scopeSuffix(scope))
 	}
@@ -269,17 +269,17 @@ func (r *Router) varSet(ctx context.Context, c *Call) (Reply, error) {
 	}
 	in.Key, in.Value = c.Vars[0].Key, gitlab.Secret(c.Vars[0].Value)
 
-	_, err = r.deps.GitLab.Variable(ctx, owner, in.Key, in.Scope)
+	_, err = c.GitLab.Variable(ctx, owner, in.Key, in.Scope)
 	created := errors.Is(err, gitlab.ErrNotFound)
 	switch {
 	case created:
-		_, err = r.deps.GitLab.CreateVariable(ctx, owner, in)
+		_, err = c.GitLab.CreateVariable(ctx, owner, in)
 	case err != nil:
 		return Reply{}, notFound(err, "%s", notify.Escape(owner.String()))
 	case in.MaskedAndHidden:
 		return Reply{}, userErrorf("`%s` already exists; GitLab lets a variable be hidden only when it is created. Delete it first, or use `masked:yes`.", notify.Code(in.Key))
 	default:
-		_, err = r.deps.GitLab.UpdateVariable(ctx, owner, in)
+		_, err = c.GitLab.UpdateVariable(ctx, owner, in)
 	}
 	if gitlab.IsValueInvalid(err) {
 		return Reply{}, userErrorf("GitLab refused the value of `%s`: a masked value must be one line of at least 8 characters from the Base64 alphabet (letters, digits, `+ / = - _`) plus `@ : . ~` (with `raw:yes`, any 8 or more non-space characters).", notify.Code(in.Key))
@@ -303,7 +303,7 @@ func (r *Router) varDelete(ctx context.Context, c *Call) (Reply, error) {
 	if err := checkKey(c, key); err != nil {
 		return Reply{}, err
 	}
-	if err := r.deps.GitLab.DeleteVariable(ctx, owner, key, scope); err != nil {
+	if err := c.GitLab.DeleteVariable(ctx, owner, key, scope); err != nil {
 		return Reply{}, notFound(err, "the variable %s of %s%s", notify.Escape(key), notify.Escape(owner.String()), scopeSuffix(scope))
 	}
 	return TextReply("Deleted the variable `%s` of %s%s.", notify.Code(key), notify.Code(owner.String()), scopeSuffix(scope)), nil

@@ -76,8 +76,13 @@ type Config struct {
 
 // Client talks to one GitLab instance. It is safe for concurrent use.
 type Client struct {
-	gl             *gl.Client
-	token          string
+	gl    *gl.Client
+	token string
+	// bearer and sudo make the client act for a person (as.go): a
+	// client derived with WithOAuth or WithSudo shares gl and its
+	// transport with the one it came from.
+	bearer         TokenSource
+	sudo           int64
 	maxWait        time.Duration
 	requestTimeout time.Duration
 	backoff        time.Duration
@@ -137,10 +142,10 @@ func New(cfg Config) (*Client, error) {
 		CheckRedirect: checkRedirect,
 	}
 
-	var auth gl.AuthSource = gl.AccessTokenAuthSource{Token: cfg.Token}
-	if cfg.Token == "" {
-		auth = gl.Unauthenticated{}
-	}
+	// The auth source reads the credential of each request from its
+	// context (as.go), so that clients derived for a person share this
+	// one gl.Client, its transport and its connections.
+	auth := authSource{token: cfg.Token}
 	// client-go's own retries are off: they retry POSTs on 5xx (duplicate
 	// pipelines) and wait without bound; do() implements pipebot's policy.
 	// Its adaptive limiter is replaced too: it is configured once from the
@@ -262,8 +267,13 @@ func (c *Client) do(ctx context.Context, r request) (*gl.Response, error) {
 		written = &countingWriter{w: r.out.(io.Writer)}
 		r.out = written
 	}
+	bearer, err := c.bearerToken(ctx)
+	if err != nil {
+		return nil, err
+	}
+	refreshed := false
 	for attempt := 1; ; attempt++ {
-		resp, err := c.once(ctx, r)
+		resp, err := c.once(ctx, r, bearer)
 		if err == nil {
 			return resp, nil
 		}
@@ -276,7 +286,17 @@ func (c *Client) do(ctx context.Context, r request) (*gl.Response, error) {
 			status = resp.StatusCode
 			header = resp.Header
 		}
-		mapped := c.mapError(status, header, err)
+		mapped := c.mapError(status, header, err, bearer)
+		if status == http.StatusUnauthorized && c.bearer != nil && !refreshed && (written == nil || written.n == 0) {
+			// The person's token expired or was revoked: refresh it once
+			// and try again with the new one.
+			refreshed = true
+			if bearer, err = c.bearer.Refresh(ctx, bearer); err != nil {
+				return resp, err
+			}
+			attempt--
+			continue
+		}
 
 		retry := false
 		switch {
@@ -300,15 +320,20 @@ func (c *Client) do(ctx context.Context, r request) (*gl.Response, error) {
 	}
 }
 
-// once makes a single attempt.
-func (c *Client) once(ctx context.Context, r request) (*gl.Response, error) {
+// once makes a single attempt; bearer, when not empty, is the person's
+// OAuth token to send instead of pipebot's.
+func (c *Client) once(ctx context.Context, r request, bearer string) (*gl.Response, error) {
 	actx := ctx
 	if !r.stream {
 		var cancel context.CancelFunc
 		actx, cancel = context.WithTimeout(ctx, c.requestTimeout)
 		defer cancel()
 	}
+	actx = withCredential(actx, c.token, bearer)
 	opts := []gl.RequestOptionFunc{gl.WithContext(actx)}
+	if c.sudo > 0 {
+		opts = append(opts, gl.WithSudo(c.sudo))
+	}
 	if r.graphql {
 		req, err := c.gl.NewRequestToURL(r.method, c.graphqlURL(), r.opt, opts)
 		if err != nil {

@@ -118,15 +118,16 @@ func (c *Client) contextError(err error) error {
 	return fmt.Errorf("gitlab request: %w", err)
 }
 
-// mapError turns what client-go returned into pipebot's errors.
-func (c *Client) mapError(status int, header http.Header, err error) error {
+// mapError turns what client-go returned into pipebot's errors; bearer is
+// the person's token the request carried, redacted like pipebot's.
+func (c *Client) mapError(status int, header http.Header, err error, bearer string) error {
 	var er *gl.ErrorResponse
 	switch {
 	case errors.Is(err, gl.ErrNotFound) || status == http.StatusNotFound:
 		return &statusError{kind: ErrNotFound, status: http.StatusNotFound}
 	case errors.As(err, &er) && er.Response != nil:
 		status = er.Response.StatusCode
-		msg := redact(flattenMessage(er.Body), c.token)
+		msg := redact(redact(flattenMessage(er.Body), c.token), bearer)
 		if msg == "" {
 			msg = http.StatusText(status)
 		}
@@ -146,13 +147,13 @@ func (c *Client) mapError(status int, header http.Header, err error) error {
 	case status >= 200 && status < 300:
 		// The exchange worked; decoding or writing the body failed. Keep the
 		// cause (ErrTooLarge, a writer's error) for errors.Is.
-		return &redactedError{err: fmt.Errorf("read response: %w", err), token: c.token}
+		return &redactedError{err: &redactedError{err: fmt.Errorf("read response: %w", err), token: c.token}, token: bearer}
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return &redactedError{err: &netError{cause: err}, token: c.token}
+	return &redactedError{err: &redactedError{err: &netError{cause: err}, token: c.token}, token: bearer}
 }
 
 // retryWait is how long to wait before attempt+1: Retry-After (seconds or

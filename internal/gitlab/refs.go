@@ -11,6 +11,9 @@ type Ref struct {
 	Name string
 	// Tag is true for a tag, false for a branch.
 	Tag bool
+	// Protected is GitLab's protected flag: who may push, and run
+	// pipelines, is limited.
+	Protected bool
 }
 
 type refsQuery struct {
@@ -20,7 +23,8 @@ type refsQuery struct {
 }
 
 type wireRef struct {
-	Name string `json:"name"`
+	Name      string `json:"name"`
+	Protected bool   `json:"protected"`
 }
 
 // SearchRefs lists up to limit branches and up to limit tags whose name
@@ -57,7 +61,7 @@ func (c *Client) SearchRefs(ctx context.Context, project, search string, limit i
 	out := make([]Ref, 0, len(lists[0])+len(lists[1]))
 	for i, l := range lists {
 		for _, w := range l {
-			out = append(out, Ref{Name: w.Name, Tag: i == 1})
+			out = append(out, Ref{Name: w.Name, Tag: i == 1, Protected: w.Protected})
 		}
 	}
 	return out, nil

@@ -50,6 +50,9 @@ func (s Status) Active() bool {
 type User struct {
 	ID                                   int64
 	Username, Name, State, WebURL, Email string
+	// IsAdmin is set only when an administrator reads a user (or
+	// themselves with GET /user).
+	IsAdmin bool
 }
 
 // Project is a GitLab project.
@@ -140,6 +143,7 @@ type wireUser struct {
 	WebURL      string `json:"web_url"`
 	Email       string `json:"email"`
 	PublicEmail string `json:"public_email"`
+	IsAdmin     bool   `json:"is_admin"`
 }
 
 func (w *wireUser) user() User {
@@ -150,7 +154,7 @@ func (w *wireUser) user() User {
 	if email == "" {
 		email = w.PublicEmail
 	}
-	return User{ID: w.ID, Username: w.Username, Name: w.Name, State: w.State, WebURL: w.WebURL, Email: email}
+	return User{ID: w.ID, Username: w.Username, Name: w.Name, State: w.State, WebURL: w.WebURL, Email: email, IsAdmin: w.IsAdmin}
 }
 
 type wireProject struct {

@@ -29,6 +29,10 @@ type Query struct {
 	Now        time.Time
 	// Loc is the zone whose calendar days the chart shows; nil is UTC.
 	Loc *time.Location
+	// GitLab, when set, is the client this report reads GitLab with: the
+	// identity of the person who asked (DESIGN §7). nil is the builder's
+	// own client (digests, background work).
+	GitLab Reader
 }
 
 // Window returns the report's period [from, to) and the previous one of the

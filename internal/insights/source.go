@@ -21,6 +21,9 @@ type gitlabAPI interface {
 
 var _ gitlabAPI = (*gitlab.Client)(nil)
 
+// Reader is what a report reads GitLab with (Query.GitLab).
+type Reader = gitlabAPI
+
 // cache is the store's insights cache.
 type cache interface {
 	InsightPipelines(projectID int64, since time.Time) ([]state.InsightPipeline, error)
@@ -115,7 +118,15 @@ func (b *Builder) Build(ctx context.Context, q Query, progress Progress) (Report
 	if q.Now.IsZero() {
 		q.Now = b.cfg.Now()
 	}
-	proj, err := b.project(ctx, q.Project)
+	var proj gitlab.Project
+	var err error
+	if q.GitLab != nil {
+		// A person's report: their own look-up is their access check,
+		// never answered from what another identity saw.
+		proj, err = q.GitLab.Project(ctx, q.Project)
+	} else {
+		proj, err = b.project(ctx, q.Project)
+	}
 	if err != nil {
 		return Report{}, Fetched{}, err
 	}
@@ -189,4 +200,12 @@ func (b *Builder) maybePrune() {
 	if n > 0 {
 		b.log.Info().Int("removed", n).Msg("pruned insights cache")
 	}
+}
+
+// client is what q reads GitLab with.
+func (b *Builder) client(q Query) gitlabAPI {
+	if q.GitLab != nil {
+		return q.GitLab
+	}
+	return b.cfg.GitLab
 }

@@ -81,7 +81,7 @@ func (b *Builder) sync(ctx context.Context, proj gitlab.Project, q Query, need t
 	var unfinished []state.InsightPipeline
 	var gone []int64
 	for _, opt := range listings {
-		err := b.cfg.GitLab.EachPipelinePage(ctx, proj.Path, opt, func(page []gitlab.Pipeline, _ int) error {
+		err := b.client(q).EachPipelinePage(ctx, proj.Path, opt, func(page []gitlab.Pipeline, _ int) error {
 			f.ListPage++
 			for _, p := range page {
 				if seen[p.ID] || p.CreatedAt.Before(need) {
@@ -116,7 +116,7 @@ func (b *Builder) sync(ctx context.Context, proj gitlab.Project, q Query, need t
 	if err := b.cfg.Store.PutInsightPipelines(unfinished); err != nil {
 		return nil, f, err
 	}
-	read, err := b.readJobs(ctx, proj, toRead, progress, &f)
+	read, err := b.readJobs(ctx, b.client(q), proj, toRead, progress, &f)
 	if err != nil {
 		return nil, f, err
 	}
@@ -144,7 +144,7 @@ func (b *Builder) sync(ctx context.Context, proj gitlab.Project, q Query, need t
 
 // readJobs reads every attempt of the jobs of ps, Concurrency at a time,
 // and stores them in batches as they arrive.
-func (b *Builder) readJobs(ctx context.Context, proj gitlab.Project, ps []gitlab.Pipeline, progress Progress, f *Fetched) ([]state.InsightPipeline, error) {
+func (b *Builder) readJobs(ctx context.Context, gl gitlabAPI, proj gitlab.Project, ps []gitlab.Pipeline, progress Progress, f *Fetched) ([]state.InsightPipeline, error) {
 	if len(ps) == 0 {
 		return nil, nil
 	}
@@ -162,7 +162,7 @@ func (b *Builder) readJobs(ctx context.Context, proj gitlab.Project, ps []gitlab
 		go func() {
 			defer wg.Done()
 			for p := range work {
-				jobs, err := b.cfg.GitLab.PipelineJobs(ctx, proj.Path, p.ID, gitlab.ListJobsOptions{IncludeRetried: true, Limit: 10000})
+				jobs, err := gl.PipelineJobs(ctx, proj.Path, p.ID, gitlab.ListJobsOptions{IncludeRetried: true, Limit: 10000})
 				if err != nil {
 					errc <- fmt.Errorf("read jobs of pipeline %d: %w", p.ID, err)
 					cancel()

@@ -17,6 +17,9 @@ type AuditEntry struct {
 	Project string    `json:"project"`
 	Result  string    `json:"result"`
 	Ref     string    `json:"ref"`
+	// GitLab is who acted in GitLab: "linked @alice", "sudo @alice",
+	// "bot"; empty when nothing ran there.
+	GitLab string `json:"gitlab,omitempty"`
 }
 
 // AppendAudit appends e to the audit log and returns it as stored: Seq is the

@@ -25,6 +25,7 @@ var migrations = []migration{
 	{version: 3, name: "live unfurls", up: migrateUnfurls},
 	{version: 4, name: "app home", up: migrateHomes},
 	{version: 5, name: "insights cache and digests", up: migrateInsights},
+	{version: 6, name: "account links", up: migrateLinks},
 }
 
 func migrateV1(tx *bolt.Tx) error {

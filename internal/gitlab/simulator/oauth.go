@@ -422,3 +422,20 @@ func (s *Server) tokenInfo(w http.ResponseWriter, r *http.Request) {
 		"created_at": t.createdAt.Unix(),
 	})
 }
+
+// IssueOAuthToken grants userID a token pair of the application clientID
+// as a finished authorization would (for tests that do not drive the
+// approval page); it returns "" when the application or user is unknown.
+func (s *Server) IssueOAuthToken(clientID string, userID int64, scope string) (access, refresh string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.oauthInit()
+	if s.oauth.apps[clientID] == nil || s.users[userID] == nil {
+		return "", ""
+	}
+	now := s.clock()
+	t := &oauthToken{access: randomToken(), refresh: randomToken(), clientID: clientID, scope: scope,
+		userID: userID, createdAt: now, expiresAt: now.Add(oauthTokenTTL)}
+	s.oauth.access[t.access], s.oauth.refresh[t.refresh] = t, t
+	return t.access, t.refresh
+}
