@@ -252,11 +252,16 @@ type request struct {
 	opt    any    // query for GET/DELETE, JSON body for POST/PUT
 	out    any    // JSON target, or an io.Writer when stream is set
 	stream bool
+	// graphql sends the request to /api/graphql instead of path.
+	graphql bool
+	// read marks a POST that changes nothing (a GraphQL query): it is
+	// retried as a GET is.
+	read bool
 }
 
 // do runs r with pipebot's retry policy and maps failures to our errors.
 func (c *Client) do(ctx context.Context, r request) (*gl.Response, error) {
-	idempotent := r.method == http.MethodGet || r.method == http.MethodHead
+	idempotent := r.method == http.MethodGet || r.method == http.MethodHead || r.read
 	var written *countingWriter
 	if r.stream {
 		written = &countingWriter{w: r.out.(io.Writer)}
@@ -329,11 +334,28 @@ func (c *Client) once(ctx context.Context, r request, bearer string) (*gl.Respon
 	if c.sudo > 0 {
 		opts = append(opts, gl.WithSudo(c.sudo))
 	}
+	if r.graphql {
+		req, err := c.gl.NewRequestToURL(r.method, c.graphqlURL(), r.opt, opts)
+		if err != nil {
+			return nil, fmt.Errorf("build request: %w", err)
+		}
+		return c.gl.Do(req, r.out)
+	}
 	req, err := c.gl.NewRequest(r.method, r.path, r.opt, opts)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
 	return c.gl.Do(req, r.out)
+}
+
+// graphqlURL is GitLab's GraphQL endpoint beside the REST API: the base
+// URL's api/v4/ becomes api/graphql, keeping a relative URL root
+// (https://example.com/gitlab/api/graphql).
+func (c *Client) graphqlURL() *url.URL {
+	u := c.gl.BaseURL()
+	u.Path = strings.TrimSuffix(u.Path, "api/v4/") + "api/graphql"
+	u.RawPath = ""
+	return u
 }
 
 // fitsDeadline reports whether waiting d still leaves ctx time to retry.

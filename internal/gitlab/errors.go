@@ -192,7 +192,8 @@ const maxMessage = 300
 
 // flattenMessage extracts GitLab's error message as one sentence. GitLab
 // answers {"message":"..."}, {"message":{"base":["..."],"ref":["..."]}},
-// {"message":["..."]} or {"error":"...","error_description":"..."}.
+// {"message":["..."]} or {"error":"...","error_description":"..."}, and
+// its GraphQL endpoint {"errors":[{"message":"..."}]}.
 // Non-JSON bodies (proxies' HTML pages) yield "".
 func flattenMessage(body []byte) string {
 	var raw any
@@ -201,7 +202,11 @@ func flattenMessage(body []byte) string {
 	}
 	var msg string
 	if m, ok := raw.(map[string]any); ok {
+		msg = graphqlMessages(m["errors"])
 		for _, k := range []string{"message", "error_description", "error"} {
+			if msg != "" {
+				break
+			}
 			if v, ok := m[k]; ok && v != nil {
 				if msg = flattenValue(v); msg != "" {
 					break
@@ -216,6 +221,24 @@ func flattenMessage(body []byte) string {
 		msg = strings.TrimSpace(msg[:maxMessage]) + "…"
 	}
 	return msg
+}
+
+// graphqlMessages joins the messages of GraphQL's "errors":
+// [{"message": "…"}, …], "" when v is not that.
+func graphqlMessages(v any) string {
+	list, ok := v.([]any)
+	if !ok {
+		return ""
+	}
+	var parts []string
+	for _, e := range list {
+		if m, ok := e.(map[string]any); ok {
+			if s, ok := m["message"].(string); ok && s != "" {
+				parts = append(parts, s)
+			}
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 func flattenValue(v any) string {

@@ -50,6 +50,7 @@ func (c *clock) Add(d time.Duration) {
 type harness struct {
 	t      testing.TB
 	sim    *simulator.Server
+	simURL string
 	gl     *gitlab.Client
 	fake   *slackfake.Server
 	slack  *Slack
@@ -85,7 +86,7 @@ func newHarnessOn(t testing.TB, jobs []simulator.JobSpec, openStore func() (*sta
 	t.Cleanup(fake.Close)
 	api := slack.New("xoxb-test", slack.OptionAPIURL(fake.APIURL()))
 	h := &harness{
-		t: t, sim: sim, gl: gl, fake: fake,
+		t: t, sim: sim, simURL: srv.URL, gl: gl, fake: fake,
 		slack:  NewSlack(SlackConfig{API: api, PerChannel: time.Millisecond}),
 		dbPath: filepath.Join(t.TempDir(), "pipebot.db"),
 		clock:  clk, openStore: openStore,

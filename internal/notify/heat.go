@@ -14,8 +14,10 @@ import (
 //   - hot, polled every tick: it has a watch or a live unfurl, a pipeline
 //     that is queued or running, a pipeline updated in the last HotFor, or
 //     a group listing just saw its last_activity_at move (signal.go);
-//   - quiet, polled every QuietInterval (at most 60 s at the default
-//     interval), so a new pipeline there is noticed within it;
+//   - quiet, checked every QuietInterval (at most 60 s at the default
+//     interval), so a new pipeline there is noticed within it: by one
+//     GraphQL request for up to 30 quiet projects where GitLab serves its
+//     GraphQL API (updates.go), else by the project's own poll;
 //   - cold: quiet, but a group's activity listing covers it and its
 //     last_activity_at is more than an hour old, so the next push, merge
 //     request or comment moves it and promotes the project at once. Cold
@@ -26,7 +28,9 @@ import (
 //
 // Working webhooks multiply a project's period by HookSlowdown. Under a
 // budget too small for every due project, hot ones go first and the quiet
-// ones that waited longest next; every project stays in the rotation.
+// ones that waited longest next; every project stays in the rotation. A
+// project that a GraphQL check reports changed is hot until its own poll
+// has read the change.
 //
 // Heat lives in memory: after a restart (or a new leader) every project is
 // due at once and the first ticks rebuild it; the poll cursors in the store
@@ -60,6 +64,12 @@ type projectHeat struct {
 	// activity is last_activity_at as last listed; listedAt is when a group
 	// listing last covered the project.
 	activity, listedAt time.Time
+	// knownAt is the latest time (the watcher's clock) up to which every
+	// pipeline update of the project is known: its last successful poll or
+	// GraphQL check. GraphQL checks ask for updates since then.
+	knownAt time.Time
+	// flagged: a GraphQL check saw an update that no poll has read yet.
+	flagged bool
 }
 
 // pollState is the poller's in-memory scheduling state.
@@ -68,6 +78,7 @@ type pollState struct {
 	projects map[int64]*projectHeat
 	groups   map[string]*groupSignal // signal.go
 	budget   *budget
+	checks   checkState // GraphQL checks (updates.go)
 }
 
 func (w *Watcher) heatOf(pid int64) *projectHeat {
@@ -122,7 +133,7 @@ func (w *Watcher) promote(pid int64, d time.Duration) {
 // class is a project's heat now; watched covers watches, cards being
 // posted and live unfurls. poll.mu is held.
 func (w *Watcher) class(h *projectHeat, now time.Time, watched bool) heatClass {
-	if watched || now.Before(h.hotUntil) {
+	if watched || h.flagged || now.Before(h.hotUntil) {
 		return heatHot
 	}
 	for id, at := range h.active {
@@ -171,8 +182,11 @@ type pollCandidate struct {
 // tick's share of all quiet projects (plus a quarter, to catch up) so that
 // they spread over the quiet interval. A hot project without working hooks
 // is due on every tick, however close together ticks come. The budget may
-// stop the tick before the end of the list.
-func (w *Watcher) plan(projects []int64, watched map[int64]bool, now time.Time) []int64 {
+// stop the tick before the end of either list. When quiet projects are
+// checked batch at a time (updates.go), their share is rounded up to whole
+// batches: a batch costs one request however few projects fill it; pollMax
+// is the unrounded share, for polling them one by one when the check fails.
+func (w *Watcher) plan(projects []int64, watched map[int64]bool, now time.Time, batch int) (hotIDs, quietIDs []int64, pollMax int) {
 	hooked := make(map[int64]bool, len(projects))
 	for _, pid := range projects {
 		hooked[pid] = w.hooked(pid, now)
@@ -223,17 +237,23 @@ func (w *Watcher) plan(projects []int64, watched map[int64]bool, now time.Time) 
 		}
 		return quiet[i].pid < quiet[k].pid
 	})
-	if limit := int(math.Ceil(share * 1.25)); len(quiet) > limit {
+	pollMax = int(math.Ceil(share * 1.25))
+	limit := pollMax
+	if batch > 1 {
+		limit = (limit + batch - 1) / batch * batch
+	}
+	if len(quiet) > limit {
 		quiet = quiet[:limit]
 	}
-	out := make([]int64, 0, len(hot)+len(quiet))
+	hotIDs = make([]int64, 0, len(hot))
 	for _, c := range hot {
-		out = append(out, c.pid)
+		hotIDs = append(hotIDs, c.pid)
 	}
+	quietIDs = make([]int64, 0, len(quiet))
 	for _, c := range quiet {
-		out = append(out, c.pid)
+		quietIDs = append(quietIDs, c.pid)
 	}
-	return out
+	return hotIDs, quietIDs, pollMax
 }
 
 // polled records a poll attempt.
@@ -241,6 +261,18 @@ func (w *Watcher) polled(pid int64, now time.Time) {
 	w.poll.mu.Lock()
 	w.heatOf(pid).lastPoll = now
 	w.poll.mu.Unlock()
+}
+
+// known records a successful poll that started at or after at: every
+// update until then has been read.
+func (w *Watcher) known(pid int64, at time.Time) {
+	w.poll.mu.Lock()
+	defer w.poll.mu.Unlock()
+	h := w.heatOf(pid)
+	if at.After(h.knownAt) {
+		h.knownAt = at
+	}
+	h.flagged = false
 }
 
 // forgetHeat drops the heat of projects nothing polls any more.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -41,11 +42,22 @@ func lists(h *harness, pid int64) int {
 	return n
 }
 
+// checks counts the GraphQL checks (of quiet projects) so far.
+func checks(h *harness) int { return h.sim.CountRequests(http.MethodPost, "/api/graphql") }
+
+// noGraphQL makes the simulator answer /api/graphql 404, as a GitLab
+// without the GraphQL API (or behind a proxy that blocks it) does.
+func (h *harness) noGraphQL() {
+	h.sim.SetFault(func(r *http.Request) (int, time.Duration, bool) {
+		return http.StatusNotFound, 0, r.URL.Path == "/api/graphql"
+	})
+}
+
 // pollTicks ticks n times, 15 s apart, running between(i) before tick i,
-// and returns the ticks at which the project was polled.
-func pollTicks(t *testing.T, h *harness, pid int64, n int, between func(i int)) []int {
+// and returns the ticks at which the project was polled and those at which
+// a GraphQL check was made.
+func pollTicks(t *testing.T, h *harness, pid int64, n int, between func(i int)) (polled, checked []int) {
 	t.Helper()
-	var polled []int
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			h.clock.Add(tick15)
@@ -53,15 +65,32 @@ func pollTicks(t *testing.T, h *harness, pid int64, n int, between func(i int)) 
 		if between != nil {
 			between(i)
 		}
-		before := lists(h, pid)
+		before, beforeChecks := lists(h, pid), checks(h)
 		if err := h.tick(); err != nil {
 			t.Fatalf("tick %d: %v", i, err)
 		}
 		if lists(h, pid) > before {
 			polled = append(polled, i)
 		}
+		if checks(h) > beforeChecks {
+			checked = append(checked, i)
+		}
 	}
-	return polled
+	return polled, checked
+}
+
+// union merges two sorted tick lists.
+func union(a, b []int) []int {
+	seen := map[int]bool{}
+	var out []int
+	for _, x := range append(append([]int(nil), a...), b...) {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	sort.Ints(out)
+	return out
 }
 
 func span(from, to int) []int {
@@ -98,27 +127,32 @@ func TestPollingByHeat(t *testing.T) {
 		h.clock.Add(2 * time.Hour)
 		h.subscribe(SubscribeRequest{Group: "group", On: "created,running,success,failed"})
 	}
+	// want is the ticks at which the project is visited: polled, or (for a
+	// quiet project, where GitLab serves GraphQL) covered by a GraphQL
+	// check. Without GraphQL every visit is a poll; with it, polls are
+	// wantPolls: the project's hot ticks and the checks that saw a change.
 	tests := []struct {
-		name    string
-		setup   func(h *harness)
-		between func(h *harness, i int)
-		ticks   int
-		want    []int
+		name      string
+		setup     func(h *harness)
+		between   func(h *harness, i int)
+		ticks     int
+		want      []int
+		wantPolls []int
 	}{
 		{
 			name:  "a watched pipeline's project is polled every tick",
 			setup: func(h *harness) { h.start() },
-			ticks: 9, want: span(0, 8),
+			ticks: 9, want: span(0, 8), wantPolls: span(0, 8),
 		},
 		{
 			name:  "a running pipeline keeps a subscribed project hot",
 			setup: func(h *harness) { h.subscribe(SubscribeRequest{}); running(h) },
-			ticks: 9, want: span(0, 8),
+			ticks: 9, want: span(0, 8), wantPolls: span(0, 8),
 		},
 		{
-			name:  "a quiet project is polled every 60 s",
+			name:  "a quiet project is visited every 60 s",
 			setup: func(h *harness) { h.subscribe(SubscribeRequest{}) },
-			ticks: 9, want: []int{0, 4, 8},
+			ticks: 9, want: []int{0, 4, 8}, wantPolls: nil,
 		},
 		{
 			name: "a finished pipeline keeps its project hot for two minutes, then it cools to 60 s",
@@ -126,22 +160,22 @@ func TestPollingByHeat(t *testing.T) {
 				h.subscribe(SubscribeRequest{})
 				h.sim.Finish(projectID, h.sim.CreatePipeline(projectID, "main", "push", 1))
 			},
-			ticks: 20, want: append(span(0, 7), 11, 15, 19),
+			ticks: 20, want: append(span(0, 7), 11, 15, 19), wantPolls: span(0, 7),
 		},
 		{
 			name:  "working webhooks poll a hot project every fourth tick",
 			setup: func(h *harness) { h.subscribe(SubscribeRequest{}); hookFor(h, running(h)) },
-			ticks: 9, want: []int{0, 4, 8},
+			ticks: 9, want: []int{0, 4, 8}, wantPolls: []int{0, 4, 8},
 		},
 		{
-			name: "working webhooks poll a quiet project every four minutes",
+			name: "working webhooks visit a quiet project every four minutes",
 			setup: func(h *harness) {
 				h.subscribe(SubscribeRequest{})
 				id := h.sim.CreatePipeline(projectID, "main", "push", 1)
 				h.sim.Finish(projectID, id)
 				hookFor(h, id) // hot for two minutes, every fourth tick; then every 4 minutes
 			},
-			ticks: 40, want: []int{0, 4, 20, 36},
+			ticks: 40, want: []int{0, 4, 20, 36}, wantPolls: []int{0, 4},
 		},
 		{
 			name:  "a push in a cold project of a subscribed group is polled at the next group listing",
@@ -153,10 +187,10 @@ func TestPollingByHeat(t *testing.T) {
 					h.clock.Add(10 * time.Second)
 				}
 			},
-			ticks: 9, want: []int{0, 4, 6, 7, 8},
+			ticks: 9, want: []int{0, 4, 6, 7, 8}, wantPolls: []int{6, 7, 8},
 		},
 		{
-			name:  "an API pipeline moves no last_activity_at: the cold project waits for its 60 s poll",
+			name:  "an API pipeline moves no last_activity_at: the cold project waits for its 60 s visit",
 			setup: groupCold,
 			between: func(h *harness, i int) {
 				if i == 6 {
@@ -165,23 +199,36 @@ func TestPollingByHeat(t *testing.T) {
 					}
 				}
 			},
-			ticks: 10, want: []int{0, 4, 8, 9},
+			ticks: 10, want: []int{0, 4, 8, 9}, wantPolls: []int{8, 9},
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, passingJobs)
-			h.reconfigure(nil)
-			tc.setup(h)
-			h.sim.ResetRequests()
-			var between func(int)
-			if tc.between != nil {
-				between = func(i int) { tc.between(h, i) }
-			}
-			if got := pollTicks(t, h, projectID, tc.ticks, between); !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("polled at ticks %v, want %v", got, tc.want)
-			}
-		})
+	for _, mode := range []string{"GraphQL", "no GraphQL API"} {
+		for _, tc := range tests {
+			t.Run(mode+"/"+tc.name, func(t *testing.T) {
+				h := newHarness(t, passingJobs)
+				h.reconfigure(nil)
+				if mode != "GraphQL" {
+					h.noGraphQL()
+				}
+				tc.setup(h)
+				h.sim.ResetRequests()
+				var between func(int)
+				if tc.between != nil {
+					between = func(i int) { tc.between(h, i) }
+				}
+				polled, checked := pollTicks(t, h, projectID, tc.ticks, between)
+				wantPolls := tc.wantPolls
+				if mode != "GraphQL" {
+					wantPolls, checked = tc.want, nil
+				}
+				if !reflect.DeepEqual(polled, wantPolls) {
+					t.Errorf("polled at ticks %v, want %v", polled, wantPolls)
+				}
+				if got := union(polled, checked); !reflect.DeepEqual(got, tc.want) {
+					t.Errorf("visited at ticks %v (polls %v, checks %v), want %v", got, polled, checked, tc.want)
+				}
+			})
+		}
 	}
 }
 
@@ -257,6 +304,7 @@ func TestNewPipelineInAQuietProjectIsNoticedWithinTheQuietInterval(t *testing.T)
 func TestQuietProjectsAreSpreadOverTheQuietInterval(t *testing.T) {
 	h := newHarness(t, passingJobs)
 	h.reconfigure(nil)
+	h.noGraphQL() // each quiet project is polled (with GraphQL: updates_test.go)
 	ids := fleet(t, h, 40)
 	h.sim.ResetRequests()
 	// 40 quiet projects at one poll a minute are 10 a tick; the first
@@ -294,6 +342,7 @@ func TestColdProjectsYieldToQuietOnesWhenTheBudgetIsShort(t *testing.T) {
 	// 40 requests a minute, half of them for polling: 20, for 40 quiet
 	// projects that would like 40.
 	h.reconfigure(func(c *Config) { c.AssumedRateLimit = 40 })
+	h.noGraphQL() // where GraphQL checks all 40 in two requests, none yields
 	h.sim.AddGroup(simulator.Group{ID: 80, Path: "fleet", Members: map[int64]simulator.AccessLevel{1: simulator.Maintainer}})
 	cold := fleet(t, h, 20) // one namespace: listed, and cold once their activity is an hour old
 	var quiet []int64

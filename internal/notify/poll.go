@@ -11,10 +11,12 @@ import (
 )
 
 // Tick runs one poll round: the due group activity listings (signal.go),
-// then one GitLab request per due project that is not backing off, hot
-// projects first (heat.go), within the request budget; then card updates
-// for pipelines whose status changed. Errors are per project and logged;
-// Tick returns the first one.
+// then one GitLab request per due hot project that is not backing off,
+// then the due quiet projects, checked 30 to a GraphQL request where GitLab
+// allows it (updates.go) and polled when the check reports a change, or
+// polled one by one otherwise (heat.go), all within the request budget;
+// then card updates for pipelines whose status changed. Errors are per
+// project and logged; Tick returns the first one.
 func (w *Watcher) Tick(ctx context.Context) error {
 	now := w.cfg.Now()
 	b := w.poll.budget
@@ -27,54 +29,79 @@ func (w *Watcher) Tick(ctx context.Context) error {
 	if w.cfg.OnWatches != nil {
 		w.cfg.OnWatches(len(watches))
 	}
-	byProject := map[int64][]state.Watch{}
+	t := &tickRound{now: now, byProject: map[int64][]state.Watch{}}
 	var order []int64
 	for _, wt := range watches {
-		if _, ok := byProject[wt.ProjectID]; !ok {
+		if _, ok := t.byProject[wt.ProjectID]; !ok {
 			order = append(order, wt.ProjectID)
 		}
-		byProject[wt.ProjectID] = append(byProject[wt.ProjectID], wt)
+		t.byProject[wt.ProjectID] = append(t.byProject[wt.ProjectID], wt)
 	}
-	var firstErr error
-	subsBy, err := w.subscribedProjects(ctx)
+	t.subsBy, err = w.subscribedProjects(ctx)
 	if err != nil {
-		firstErr = fmt.Errorf("list subscriptions: %w", err)
+		t.fail(fmt.Errorf("list subscriptions: %w", err))
 	}
-	order = appendSubscribed(order, byProject, subsBy)
-	unfurlsBy, err := w.liveUnfurls()
-	if err != nil {
-		firstErr = first(firstErr, err)
-	}
-	order = appendUnfurled(order, unfurlsBy)
+	order = appendSubscribed(order, t.byProject, t.subsBy)
+	t.unfurlsBy, err = w.liveUnfurls()
+	t.fail(err)
+	order = appendUnfurled(order, t.unfurlsBy)
 	w.housekeep()
 	b.charge(b.spent(mark))
 
-	watched := make(map[int64]bool, len(byProject)+len(unfurlsBy))
+	watched := make(map[int64]bool, len(t.byProject)+len(t.unfurlsBy))
 	keep := make(map[int64]bool, len(order))
 	for _, pid := range order {
 		keep[pid] = true
-		_, w1 := byProject[pid]
-		_, w2 := unfurlsBy[pid]
+		_, w1 := t.byProject[pid]
+		_, w2 := t.unfurlsBy[pid]
 		watched[pid] = w1 || w2
 	}
 	w.forgetHeat(keep)
-	firstErr = first(firstErr, w.listSignals(ctx, subsBy, watched, now))
-	plan := w.plan(order, watched, now)
-	for i, pid := range plan {
+	t.fail(w.listSignals(ctx, t.subsBy, watched, now))
+	batch := 1
+	if _, ok := w.checksOn(now); ok {
+		batch = gitlab.GraphQLBatch
+	}
+	hot, quiet, pollMax := w.plan(order, watched, now, batch)
+	if w.pollEach(ctx, t, hot) {
+		w.pollEach(ctx, t, w.checkQuiet(ctx, t, quiet, pollMax))
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return t.err
+}
+
+// tickRound is what one tick knows of the projects it polls.
+type tickRound struct {
+	now       time.Time
+	byProject map[int64][]state.Watch
+	subsBy    map[int64][]projectSub
+	unfurlsBy map[int64][]state.Unfurl
+	err       error // the first error
+}
+
+func (t *tickRound) fail(err error) { t.err = first(t.err, err) }
+
+// pollEach polls pids in order within the budget; it reports false when
+// the budget or ctx stopped it before the end.
+func (w *Watcher) pollEach(ctx context.Context, t *tickRound, pids []int64) bool {
+	b := w.poll.budget
+	for i, pid := range pids {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return false
 		}
 		if !w.due(pid) {
 			continue
 		}
-		if !b.allow(now) {
-			w.log.Debug().Int("deferred", len(plan)-i).Msg("poll budget spent; the rest wait for the next tick")
-			break
+		if !b.allow(t.now) {
+			w.log.Debug().Int("deferred", len(pids)-i).Msg("poll budget spent; the rest wait for the next tick")
+			return false
 		}
 		mark := b.mark()
 		start := time.Now()
-		w.polled(pid, now)
-		watchErr, err := w.pollProject(withPollJobs(ctx), pid, byProject[pid], subsBy[pid], unfurlsBy[pid])
+		w.polled(pid, t.now)
+		watchErr, err := w.pollProject(withPollJobs(ctx), pid, t.byProject[pid], t.subsBy[pid], t.unfurlsBy[pid])
 		b.charge(b.spent(mark))
 		if w.cfg.OnPoll != nil {
 			w.cfg.OnPoll(time.Since(start), err)
@@ -83,13 +110,15 @@ func (w *Watcher) Tick(ctx context.Context) error {
 		if err != nil {
 			var rl *gitlab.RateLimitError
 			if errors.As(err, &rl) {
-				b.throttled(now, rl.RetryAfter)
+				b.throttled(t.now, rl.RetryAfter)
 			}
 			w.log.Warn().Err(err).Int64("project_id", pid).Msg("poll failed")
+		} else {
+			w.known(pid, t.now)
 		}
-		firstErr = first(firstErr, first(err, watchErr))
+		t.fail(first(err, watchErr))
 	}
-	return firstErr
+	return true
 }
 
 func (w *Watcher) due(pid int64) bool {

@@ -47,7 +47,7 @@ type scaleSim struct {
 	measure  bool
 }
 
-func newScaleSim(b *testing.B, groups, perGroup int) *scaleSim {
+func newScaleSim(b testing.TB, groups, perGroup int) *scaleSim {
 	h := newHarness(b, passingJobs)
 	h.reconfigure(nil)
 	// GitLab.com's authenticated API limit, announced on every response.
@@ -181,6 +181,8 @@ func (s *scaleSim) noticed(now time.Time) int {
 // requestKind sorts the watcher's requests for the benchmark's breakdown.
 func requestKind(r simulator.Request) string {
 	switch {
+	case r.Path == "/api/graphql":
+		return "checks"
 	case strings.HasSuffix(r.Path, "/pipelines") && strings.HasPrefix(r.Path, "/api/v4/projects/"):
 		return "polls"
 	case strings.HasPrefix(r.Path, "/api/v4/groups/") && strings.Contains(r.RawQuery, "order_by=last_activity_at"):
@@ -205,23 +207,34 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 // active (new pipelines arrive at 0.2% of the projects a minute and move
 // for about five minutes), against the simulator announcing GitLab.com's
 // 2,000 requests a minute. Ten simulated minutes of warm-up, then 30
-// measured: every GitLab request (polls, group listings, discovery, cards)
-// per minute, and the delay from a change to the watcher's next poll of its
-// project, for changes in active projects and new pipelines in quiet ones.
+// measured: every GitLab request (polls, GraphQL checks of quiet projects,
+// group listings, discovery, cards) per minute, and the delay from a change
+// to the watcher's next poll of its project, for changes in active projects
+// and new pipelines in quiet ones.
+// The last run has no GraphQL API (/api/graphql answers 404): quiet
+// projects are polled one by one, as before GraphQL checks.
 // Run with -benchtime 1x: one iteration is 40 simulated minutes.
 func BenchmarkPollingAtScale(b *testing.B) {
 	for _, projects := range []int{500, 1000, 2000, 5000} {
 		b.Run(fmt.Sprintf("projects=%d", projects), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				runScale(b, projects/100, 100, float64(projects)/500)
+				runScale(b, projects/100, 100, float64(projects)/500, false)
 			}
 		})
 	}
+	b.Run("projects=5000/no-graphql", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			runScale(b, 50, 100, 10, true)
+		}
+	})
 }
 
-func runScale(b *testing.B, groups, perGroup int, newPerMinute float64) {
+func runScale(b *testing.B, groups, perGroup int, newPerMinute float64, noGraphQL bool) {
 	s := newScaleSim(b, groups, perGroup)
 	h := s.h
+	if noGraphQL {
+		h.noGraphQL()
+	}
 	h.clock.Add(2 * time.Hour) // every project's last activity is old: the listings make them cold
 	h.clock.Add(-time.Duration(h.clock.Now().Second()) * time.Second)
 	s.noticed(h.clock.Now())
@@ -254,7 +267,7 @@ func runScale(b *testing.B, groups, perGroup int, newPerMinute float64) {
 	b.ReportMetric(float64(total)/float64(len(perMinute)), "req/min")
 	b.ReportMetric(float64(peak), "max-req/min")
 	b.ReportMetric(float64(throttled), "429s")
-	for _, k := range []string{"polls", "listings", "discovery", "cards"} {
+	for _, k := range []string{"polls", "checks", "listings", "discovery", "cards"} {
 		b.ReportMetric(float64(s.kinds[k])/float64(len(perMinute)), k+"/min")
 	}
 	for _, kind := range []string{changeActive, changePush, changeSilent} {

@@ -164,7 +164,16 @@ func TestGroupSubscriptionPicksUpANewProject(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := h.run(8, "main")
+	// The new project is quiet: noticed within the quiet interval (4 s at
+	// the harness's 1 s ticks).
 	card, ok := h.cardFor(id)
+	for i := 0; i < 4 && !ok; i++ {
+		h.clock.Add(time.Second)
+		if err := h.tick(); err != nil {
+			t.Fatal(err)
+		}
+		card, ok = h.cardFor(id)
+	}
 	if !ok {
 		t.Fatalf("no card for the new project's failure: %+v", h.topLevel())
 	}

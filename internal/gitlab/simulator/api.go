@@ -47,7 +47,8 @@ func tokenOf(r *http.Request) string {
 	return ""
 }
 
-// ServeHTTP answers GitLab REST v4 requests under /api/v4.
+// ServeHTTP answers GitLab REST v4 requests under /api/v4, GraphQL
+// queries at /api/graphql (graphql.go) and OAuth under /oauth.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	token := tokenOf(r)
@@ -66,6 +67,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if strings.HasPrefix(r.URL.Path, "/oauth/") {
 		s.serveOAuth(rec, r)
+		return
+	}
+	if r.URL.Path == "/api/graphql" {
+		s.serveGraphQL(rec, r, id)
 		return
 	}
 	s.mu.Lock()

@@ -5,7 +5,9 @@
 // Who may do what follows GitLab too: administrators and Sudo, blocked
 // users and token scopes (identity.go), project visibility and public
 // pipelines (visibility.go), protected branches (protected_branches.go),
-// and GitLab's OAuth 2 provider under /oauth (oauth.go). Projects keep
+// and GitLab's OAuth 2 provider under /oauth (oauth.go). POST /api/graphql
+// answers the part of GitLab's GraphQL API that lists projects and their
+// pipelines, with GitLab's query complexity limit (graphql.go). Projects keep
 // last_activity_at as GitLab's events move it (activity.go), and
 // SetRateLimit counts requests as GitLab's authenticated API throttle does
 // (ratelimit.go).
