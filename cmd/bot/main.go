@@ -198,8 +198,9 @@ func wire(w wiring) (*app, error) {
 		Admins: w.cfg.Admins, DefaultRole: role, GitLabHosts: w.gitlabHosts, Logger: w.log, OnCommand: w.metrics.CommandDone,
 		HomeCoalesce: w.homeCoalesce, Identities: ids,
 		Insights: insights.NewBuilder(insights.Config{GitLab: gl, Store: store, Logger: w.log}), ChartDir: w.chartDir,
+		DigestSlack: leaderSlack,
 	})
-	digests := insights.NewRunner(insights.RunnerConfig{Store: a.leaderStore, Post: router.PostDigest, Logger: w.log})
+	digests := insights.NewRunner(insights.RunnerConfig{Store: a.leaderStore, Post: router.PostDigest, GiveUp: router.DigestGivenUp, Logger: w.log})
 	pool := slackapp.NewPool(slackapp.PoolConfig{
 		Logger:  w.log,
 		Observe: func(k slackapp.Kind, result string) { w.metrics.SlackDelivery(k.String(), result) },

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slack-go/slack"
+
 	"github.com/pipebot/pipebot/internal/insights"
 	"github.com/pipebot/pipebot/internal/notify"
 	"github.com/pipebot/pipebot/internal/state"
@@ -185,17 +187,61 @@ func (r *Router) describeDigest(d state.Digest) string {
 	return s
 }
 
-// PostDigest builds digest d's report and posts it with its chart to the
-// digest's channel: the insights.Runner's Post. When the report cannot be
-// built (GitLab unreachable, the project gone) the channel gets one line
-// saying so, and the error is returned for the log.
+// digestSlack is where digests are posted: Deps.DigestSlack (the leader's
+// gated client on replicas), else Deps.Slack.
+func (r *Router) digestSlack() any {
+	if r.deps.DigestSlack != nil {
+		return r.deps.DigestSlack
+	}
+	return r.deps.Slack
+}
+
+// digestClockSkew is how far behind pipebot's clock Slack's may be when a
+// digest's earlier post is looked for.
+const digestClockSkew = 15 * time.Minute
+
+// MetaDigest is the metadata event type stamped on a digest's message, so
+// that a slot whose post was interrupted is not posted twice.
+const MetaDigest = "pipebot_digest"
+
+// metadataFinder finds a message pipebot posted earlier by its metadata.
+type metadataFinder interface {
+	FindByMetadata(ctx context.Context, channel, threadTS string, oldest time.Time, eventType, key, value string) (string, bool, error)
+}
+
+var _ metadataFinder = (*notify.Slack)(nil)
+
+// digestSlotID names one slot of one digest in a message's metadata.
+func digestSlotID(d state.Digest, slot time.Time) string {
+	return fmt.Sprintf("%d/%d", d.ID, slot.Unix())
+}
+
+// PostDigest builds digest d's report for slot and posts it with its chart
+// to the digest's channel: the insights.Runner's Post. It is idempotent: the
+// message carries the slot in its metadata, and a slot already in the
+// channel (a post cut short by a crash, a retry) is not posted again. When
+// the report cannot be built (GitLab unreachable) nothing is posted and the
+// error is returned, so the runner tries again; DigestGivenUp tells the
+// channel when it stops trying.
 func (r *Router) PostDigest(ctx context.Context, d state.Digest, slot time.Time) error {
-	poster, ok := r.deps.Slack.(channelPoster)
+	poster, ok := r.digestSlack().(channelPoster)
 	if !ok || r.deps.Insights == nil {
 		return errors.New("digests need a channel poster and insights")
 	}
 	ctx, cancel := context.WithTimeout(ctx, statsTimeout)
 	defer cancel()
+	id := digestSlotID(d, slot)
+	if f, ok := r.digestSlack().(metadataFinder); ok {
+		// Posted no earlier than the slot by pipebot's clock; Slack's may
+		// be behind it.
+		_, found, err := f.FindByMetadata(ctx, d.Channel, "", slot.Add(-digestClockSkew), MetaDigest, "slot", id)
+		if err != nil {
+			return fmt.Errorf("look for digest %d in %s: %w", d.ID, d.Channel, err)
+		}
+		if found {
+			return nil
+		}
+	}
 	loc, err := time.LoadLocation(d.Location)
 	if err != nil {
 		loc = time.UTC
@@ -206,15 +252,10 @@ func (r *Router) PostDigest(ctx context.Context, d state.Digest, slot time.Time)
 	}
 	rep, _, err := r.deps.Insights.Build(ctx, q, nil)
 	if err != nil {
-		ref := newRef()
-		why := userMessage(notFound(err, "the project %s", d.Project))
-		if why == "" {
-			why = "something went wrong"
-		}
-		_, perr := poster.Post(ctx, d.Channel, TextReply(":warning: CI digest #%d for `%s` could not be built: %s (ref `%s`)", d.ID, notify.Code(d.Project), strings.TrimSuffix(why, "."), ref).Message)
-		return errors.Join(fmt.Errorf("digest %d (ref %s): %w", d.ID, ref, err), perr)
+		return fmt.Errorf("build digest %d: %w", d.ID, err)
 	}
 	msg := statsMessage(fmt.Sprintf("CI digest #%d", d.ID), rep)
+	msg.Metadata = &slack.SlackMetadata{EventType: MetaDigest, EventPayload: map[string]any{"slot": id}}
 	where := statsPlace{channel: d.Channel, poster: poster}
 	ts, err := where.show(ctx, "", msg)
 	if err != nil {
@@ -225,6 +266,32 @@ func (r *Router) PostDigest(ctx context.Context, d state.Digest, slot time.Time)
 		if _, err := where.show(ctx, ts, msg); err != nil {
 			return fmt.Errorf("add chart note to digest %d: %w", d.ID, err)
 		}
+	}
+	return nil
+}
+
+// DigestGivenUp tells digest d's channel, in one line, that its report for
+// slot could not be built or posted for an hour, and why (the runner's
+// GiveUp).
+func (r *Router) DigestGivenUp(ctx context.Context, d state.Digest, slot time.Time, cause error) error {
+	poster, ok := r.digestSlack().(channelPoster)
+	if !ok {
+		return errors.New("digests need a channel poster")
+	}
+	ref := newRef()
+	why := userMessage(notFound(cause, "the project %s", d.Project))
+	if why == "" {
+		why = "something went wrong"
+	}
+	loc, err := time.LoadLocation(d.Location)
+	if err != nil {
+		loc = time.UTC
+	}
+	r.log.Warn().Err(cause).Str("ref", ref).Int64("digest", d.ID).Msg("digest given up")
+	_, err = poster.Post(ctx, d.Channel, TextReply(":warning: CI digest #%d for `%s` (%s) could not be posted: %s (ref `%s`)",
+		d.ID, notify.Code(d.Project), slot.In(loc).Format(digestTimeLayout), strings.TrimSuffix(why, "."), ref).Message)
+	if err != nil {
+		return fmt.Errorf("tell %s digest %d was given up: %w", d.Channel, d.ID, err)
 	}
 	return nil
 }

@@ -109,17 +109,66 @@ func TestADigestIsPostedWithItsChartByTheRunner(t *testing.T) {
 		t.Errorf("chart %+v", files)
 	}
 
-	// GitLab down at the next slot: the channel hears it in one line.
-	h.sim.FailNext(100, 503, 0)
+	// The same slot again (a post cut short by a crash, then retried): the
+	// stamped message is found and nothing is posted twice.
+	if err := h.router.PostDigest(context.Background(), ds[0], slot); err != nil {
+		t.Fatal(err)
+	}
+	if n := countDigests(h); n != 1 {
+		t.Errorf("%d digest messages after a repeated post of one slot, want 1", n)
+	}
+
+	// GitLab down at the next slot: nothing is posted, the slot is tried
+	// again, and posted once GitLab is back within the hour.
+	h.sim.FailNext(1000, 503, 0)
 	next := slot.Add(5 * time.Minute)
-	_ = run.Tick(context.Background(), next.Add(time.Second))
-	var warned bool
+	if err := run.Tick(context.Background(), next.Add(time.Second)); err == nil {
+		t.Error("a digest built while GitLab is down reported no error")
+	}
+	if n := countDigests(h); n != 1 {
+		t.Errorf("%d digest messages while GitLab is down, want still 1", n)
+	}
+	h.sim.FailNext(0, 0, 0)
+	if err := run.Tick(context.Background(), next.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n := countDigests(h); n != 2 {
+		t.Errorf("%d digest messages once GitLab is back, want 2", n)
+	}
+}
+
+func TestADigestGitLabRefusesForAnHourIsGivenUpWithOneLine(t *testing.T) {
+	h := newHarness(t)
+	withInsights(t, h, 10)
+	if _, out := h.do(operator, `digest group/shop cron:"0 9 * * 1"`); !strings.Contains(out, "#1") {
+		t.Fatal(out)
+	}
+	ds, _ := h.store.ChannelDigests(chanID)
+	slot, _ := insights.NextSlot(ds[0], ds[0].CreatedAt)
+	run := insights.NewRunner(insights.RunnerConfig{Store: h.store, Post: h.router.PostDigest, GiveUp: h.router.DigestGivenUp, Logger: zerolog.Nop()})
+	h.sim.FailNext(100000, 503, 0)
+	for at := slot; !at.After(slot.Add(70 * time.Minute)); at = at.Add(10 * time.Minute) {
+		_ = run.Tick(context.Background(), at)
+	}
+	var warned int
 	for _, m := range channelMessages(h, "") {
-		if strings.Contains(m.Text, "CI digest #1 for `group/shop` could not be built") {
-			warned = true
+		if strings.Contains(m.Text, "CI digest #1 for `group/shop`") && strings.Contains(m.Text, "could not be posted") &&
+			strings.Contains(m.Text, "GitLab is unreachable") {
+			warned++
 		}
 	}
-	if !warned {
-		t.Error("no word in the channel about a digest that could not be built")
+	if warned != 1 || countDigests(h) != 0 {
+		t.Errorf("%d warnings and %d digests, want one warning and no digest:\n%+v", warned, countDigests(h), channelMessages(h, ""))
 	}
+}
+
+// countDigests counts the digest reports posted in the harness's channel.
+func countDigests(h *harness) int {
+	n := 0
+	for _, m := range channelMessages(h, "") {
+		if strings.Contains(string(m.Blocks), "CI digest #1") && !strings.Contains(m.Text, "could not be posted") {
+			n++
+		}
+	}
+	return n
 }

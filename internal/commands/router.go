@@ -124,6 +124,10 @@ type Deps struct {
 	// file (demo prints where).
 	Insights reportBuilder
 	ChartDir string
+	// DigestSlack, when set, posts scheduled digests (PostDigest): on
+	// replicas the leader's client, gated on its lease, so that a leader
+	// that lost its lease posts none. Nil is Slack.
+	DigestSlack channelPoster
 }
 
 // Router parses commands, checks roles and arguments, runs handlers and

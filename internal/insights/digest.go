@@ -15,6 +15,7 @@ import (
 type digestStore interface {
 	Digests() ([]state.Digest, error)
 	ClaimDigestSlot(id int64, slot time.Time) (state.Digest, bool, error)
+	FinishDigestSlot(id int64, slot time.Time) error
 }
 
 var _ digestStore = (*state.Store)(nil)
@@ -34,9 +35,15 @@ const (
 // RunnerConfig configures a Runner.
 type RunnerConfig struct {
 	Store digestStore
-	// Post builds and posts digest d's report for slot. It runs after the
-	// slot was claimed, so whatever it returns the slot is not posted again.
-	Post   func(ctx context.Context, d state.Digest, slot time.Time) error
+	// Post builds and posts digest d's report for slot. It must be
+	// idempotent: it may run again for a slot whose earlier run failed or
+	// was cut short by a crash (PostDigest looks in the channel for the
+	// message it stamped before posting). An error leaves the slot to be
+	// tried again while it is less than MaxLate late.
+	Post func(ctx context.Context, d state.Digest, slot time.Time) error
+	// GiveUp, when set, is told of a slot whose posts kept failing until it
+	// was MaxLate late, with the last error (to tell the channel).
+	GiveUp func(ctx context.Context, d state.Digest, slot time.Time, err error) error
 	Now    func() time.Time
 	Logger zerolog.Logger
 	// MaxLate defaults to DefaultMaxLate; Interval to DefaultDigestInterval.
@@ -44,7 +51,9 @@ type RunnerConfig struct {
 }
 
 // Runner posts digests on their cron schedules. Each slot is claimed in the
-// store before it is posted, so it is posted at most once, across restarts;
+// store before it is posted and marked done after, and Post finds a message
+// it already posted, so a slot is posted once across failures, restarts and
+// (on a shared database, leader only) replicas;
 // after downtime only the latest missed slot of a digest is considered, and
 // posted when less than MaxLate late, else skipped with a log line. Run
 // loops on a timer; Tick does one round synchronously (tests, and a caller
@@ -52,6 +61,16 @@ type RunnerConfig struct {
 type Runner struct {
 	cfg RunnerConfig
 	log zerolog.Logger
+
+	// failed holds the last error of each slot whose post failed in this
+	// process, so that giving up on it tells the channel; a slot left
+	// pending by a crash is skipped quietly instead (downtime).
+	failed map[slotKey]error
+}
+
+type slotKey struct {
+	digest int64
+	slot   int64 // unix seconds
 }
 
 // NewRunner returns a Runner. It does no I/O.
@@ -65,7 +84,7 @@ func NewRunner(cfg RunnerConfig) *Runner {
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultDigestInterval
 	}
-	return &Runner{cfg: cfg, log: cfg.Logger.With().Str("component", "digests").Logger()}
+	return &Runner{cfg: cfg, log: cfg.Logger.With().Str("component", "digests").Logger(), failed: map[slotKey]error{}}
 }
 
 // Run ticks until ctx ends, starting at once: a slot missed while pipebot
@@ -104,8 +123,14 @@ func (r *Runner) Tick(ctx context.Context, now time.Time) error {
 			continue
 		}
 		if !ok {
+			if d.Pending() {
+				// A claimed slot not finished: a post that failed, or a
+				// crash after the claim.
+				firstErr = first(firstErr, r.finish(ctx, d, d.LastSlot, now))
+			}
 			continue
 		}
+		// A newer slot supersedes a pending one: only the latest is posted.
 		d, claimed, err := r.cfg.Store.ClaimDigestSlot(d.ID, slot)
 		if err != nil {
 			firstErr = first(firstErr, err)
@@ -114,20 +139,46 @@ func (r *Runner) Tick(ctx context.Context, now time.Time) error {
 		if !claimed {
 			continue
 		}
-		log := r.log.With().Int64("digest", d.ID).Str("channel", d.Channel).Str("project", d.Project).
-			Time("slot", slot).Dur("late", now.Sub(slot)).Logger()
-		if late := now.Sub(slot); late >= r.cfg.MaxLate {
-			log.Warn().Msg("digest slot skipped: more than an hour late")
-			continue
-		}
-		if err := r.cfg.Post(ctx, d, slot); err != nil {
-			log.Warn().Err(err).Msg("digest not posted")
-			firstErr = first(firstErr, err)
-			continue
-		}
-		log.Info().Msg("digest posted")
+		firstErr = first(firstErr, r.finish(ctx, d, slot, now))
 	}
 	return firstErr
+}
+
+// finish posts digest d's claimed slot and records it done, or, past
+// MaxLate, gives it up: with a word to the channel when posts failed in
+// this process, quietly (a log line) when pipebot was down. A failed post
+// leaves the slot pending for the next round.
+func (r *Runner) finish(ctx context.Context, d state.Digest, slot, now time.Time) error {
+	key := slotKey{d.ID, slot.Unix()}
+	log := r.log.With().Int64("digest", d.ID).Str("channel", d.Channel).Str("project", d.Project).
+		Time("slot", slot).Dur("late", now.Sub(slot)).Logger()
+	if now.Sub(slot) >= r.cfg.MaxLate {
+		lastErr, failedHere := r.failed[key]
+		delete(r.failed, key)
+		switch {
+		case failedHere && r.cfg.GiveUp != nil:
+			log.Warn().Err(lastErr).Msg("digest slot given up: posts failed for an hour")
+			if err := r.cfg.GiveUp(ctx, d, slot, lastErr); err != nil {
+				log.Warn().Err(err).Msg("tell the channel a digest was given up")
+			}
+		default:
+			log.Warn().Msg("digest slot skipped: more than an hour late")
+		}
+		return r.cfg.Store.FinishDigestSlot(d.ID, slot)
+	}
+	if err := r.cfg.Post(ctx, d, slot); err != nil {
+		if ctx.Err() == nil {
+			r.failed[key] = err
+		}
+		log.Warn().Err(err).Msg("digest not posted yet; trying again next round")
+		return err
+	}
+	delete(r.failed, key)
+	if err := r.cfg.Store.FinishDigestSlot(d.ID, slot); err != nil {
+		return err
+	}
+	log.Info().Msg("digest posted")
+	return nil
 }
 
 // DueSlot returns the latest slot of d at or before now that is after its

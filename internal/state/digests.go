@@ -26,10 +26,17 @@ type Digest struct {
 	// CreatedAt is the earliest a slot can be: the first one is the first
 	// cron time after it.
 	CreatedAt time.Time `json:"created_at"`
-	// LastSlot is the latest slot claimed, posted or skipped; every slot up
-	// to it is done.
+	// LastSlot is the latest slot claimed; no slot before it is ever
+	// started again.
 	LastSlot time.Time `json:"last_slot,omitzero"`
+	// DoneSlot is the latest slot finished: posted, or given up. A LastSlot
+	// after it is a slot whose post was interrupted (a crash, a failed
+	// post), which the runner finishes while it is not too late.
+	DoneSlot time.Time `json:"done_slot,omitzero"`
 }
+
+// Pending reports whether d's last claimed slot was not finished.
+func (d Digest) Pending() bool { return d.LastSlot.After(d.DoneSlot) }
 
 func digestKey(id int64) ([]byte, error) {
 	var b keyBuilder
@@ -141,4 +148,27 @@ func (s *Store) ClaimDigestSlot(id int64, slot time.Time) (d Digest, claimed boo
 		return Digest{}, false, fmt.Errorf("claim slot %s of digest %d: %w", slot.Format(time.RFC3339), id, err)
 	}
 	return d, claimed, nil
+}
+
+// FinishDigestSlot records that digest id's slot was posted or given up;
+// a later slot already finished is kept. A deleted digest is no error.
+func (s *Store) FinishDigestSlot(id int64, slot time.Time) error {
+	key, err := digestKey(id)
+	if err != nil {
+		return fmt.Errorf("finish digest slot: %w", err)
+	}
+	slot = slot.UTC()
+	err = s.db.Update(func(tx Tx) error {
+		var d Digest
+		found, err := get(tx, bucketDigests, key, &d)
+		if err != nil || !found || !slot.After(d.DoneSlot) {
+			return err
+		}
+		d.DoneSlot = slot
+		return put(tx, bucketDigests, key, d)
+	})
+	if err != nil {
+		return fmt.Errorf("finish slot %s of digest %d: %w", slot.Format(time.RFC3339), id, err)
+	}
+	return nil
 }

@@ -159,10 +159,31 @@ func testDigestsAddListDeleteAndClaimOncePerSlotAcrossReopen(t *testing.T, db *D
 	if d, claimed, _ := s.ClaimDigestSlot(1, slot.Add(7*24*time.Hour)); !claimed || !d.LastSlot.Equal(slot.Add(7*24*time.Hour)) {
 		t.Errorf("next week's slot: %v %+v", claimed, d)
 	}
+	// A claimed slot stays pending until it is finished, across a reopen.
+	next := slot.Add(7 * 24 * time.Hour)
+	if list, _ := s.ChannelDigests("C1"); len(list) != 1 || !list[0].Pending() {
+		t.Fatalf("claimed, unfinished slot not pending: %+v", list)
+	}
+	if err := s.FinishDigestSlot(1, next); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishDigestSlot(1, slot); err != nil { // an older finish keeps the newer one
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = db.Reopen(t)
+	if list, _ := s.ChannelDigests("C1"); len(list) != 1 || list[0].Pending() || !list[0].DoneSlot.Equal(next) {
+		t.Fatalf("finished slot: %+v", list)
+	}
 	if _, found, _ := s.DeleteDigest("C1", 1); !found {
 		t.Error("delete")
 	}
 	if _, claimed, _ := s.ClaimDigestSlot(1, slot.Add(14*24*time.Hour)); claimed {
 		t.Error("a deleted digest claimed a slot")
+	}
+	if err := s.FinishDigestSlot(1, slot.Add(14*24*time.Hour)); err != nil {
+		t.Errorf("finishing a deleted digest's slot: %v", err)
 	}
 }
