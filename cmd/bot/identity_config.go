@@ -15,7 +15,9 @@ import (
 func (l *loader) identity(c *Config) {
 	c.Identity = l.oneOf("PIPEBOT_IDENTITY", string(identity.ModeBot), string(identity.ModeBot), string(identity.ModeLinked), string(identity.ModeSudo))
 	c.PublicURL = l.publicURL("PIPEBOT_PUBLIC_URL")
-	c.OAuthClientID = l.plain("GITLAB_OAUTH_CLIENT_ID", "")
+	// Not a secret, but DESIGN §7 offers _FILE for the client id too: a
+	// deployment mounts the OAuth application as files.
+	c.OAuthClientID = l.secret("GITLAB_OAUTH_CLIENT_ID")
 	c.OAuthClientSecret = l.secret("GITLAB_OAUTH_CLIENT_SECRET")
 	c.SecretKey = l.key("PIPEBOT_SECRET_KEY")
 	c.SecretKeyPrevious = l.key("PIPEBOT_SECRET_KEY_PREVIOUS")

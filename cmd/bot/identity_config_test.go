@@ -84,3 +84,23 @@ func TestBadIdentitySettingsStopServeNamingTheVariable(t *testing.T) {
 		t.Errorf("bot: %v", err)
 	}
 }
+
+// DESIGN §7 lists GITLAB_OAUTH_CLIENT_ID and GITLAB_OAUTH_CLIENT_SECRET with
+// "(_FILE too)": a deployment that mounts the OAuth application as two files
+// sets both *_FILE variables.
+func TestOAuthClientIDIsReadFromAFileToo(t *testing.T) {
+	c, err := loadConfig(ModeServe, env(serveEnv, append(linkedEnv, "GITLAB_OAUTH_CLIENT_ID", "", "GITLAB_OAUTH_CLIENT_ID_FILE", "/id",
+		"GITLAB_OAUTH_CLIENT_SECRET", "", "GITLAB_OAUTH_CLIENT_SECRET_FILE", "/secret")...),
+		files(map[string]string{"/id": "app-id-from-file\n", "/secret": "secret-from-file\n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OAuthClientID != "app-id-from-file" || c.OAuthClientSecret != "secret-from-file" {
+		t.Errorf("client id %q, secret %q; want both read from their files", c.OAuthClientID, c.OAuthClientSecret)
+	}
+	_, err = loadConfig(ModeServe, env(serveEnv, append(linkedEnv, "GITLAB_OAUTH_CLIENT_ID_FILE", "/id")...),
+		files(map[string]string{"/id": "other"}))
+	if err == nil || !strings.HasPrefix(err.Error(), "GITLAB_OAUTH_CLIENT_ID and GITLAB_OAUTH_CLIENT_ID_FILE") {
+		t.Errorf("both set: %v; want a refusal naming both variables", err)
+	}
+}
