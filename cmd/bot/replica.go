@@ -24,7 +24,8 @@ func openStore(cfg Config) (*state.Store, error) {
 	if cfg.DatabaseURL == "" {
 		s, err := state.Open(cfg.DBPath, state.Options{Timeout: time.Second})
 		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", cfg.DBPath, err)
+			// The error names the file; the variable tells the operator what to fix.
+			return nil, fmt.Errorf("PIPEBOT_DB_PATH: %w", err)
 		}
 		return s, nil
 	}
