@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -253,6 +254,12 @@ func serve(ctx context.Context, stderr io.Writer) error {
 	if err := startIdentity(ctx, a, log); err != nil {
 		return err
 	}
+	// Bound before any work starts, so an address in use stops serve at
+	// once with a line naming the variable.
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("PIPEBOT_LISTEN_ADDR: %w", err)
+	}
 
 	// Work in flight finishes on shutdown: the pool and the watcher run on
 	// their own context, cancelled only after intake has stopped and the
@@ -301,7 +308,7 @@ func serve(ctx context.Context, stderr io.Writer) error {
 	errc := make(chan error, 2)
 	go func() {
 		log.Info().Str("addr", cfg.ListenAddr).Msg("http listening")
-		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http server: %w", err)
 		}
 	}()
