@@ -64,7 +64,7 @@ func startIdentity(ctx context.Context, a *app, log zerolog.Logger) error {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		if err := identity.CheckSudo(cctx, a.gitlab); err != nil {
-			return fmt.Errorf("GITLAB_TOKEN: PIPEBOT_IDENTITY=sudo needs an administrator's token with the sudo scope, and %w", err)
+			return fmt.Errorf("GITLAB_TOKEN: PIPEBOT_IDENTITY=sudo needs an administrator's personal access token with scopes api and sudo: %w", err)
 		}
 	}
 	return nil

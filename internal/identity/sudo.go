@@ -121,6 +121,13 @@ var _ sudoAPI = (*gitlab.Client)(nil)
 // missing.
 var ErrSudoToken = errors.New("identity: the token cannot act as other users")
 
+// sudoTokenError is ErrSudoToken with what the token lacks, worded to follow
+// the caller's "needs an administrator's token with scopes api and sudo:".
+type sudoTokenError struct{ lack string }
+
+func (e *sudoTokenError) Error() string        { return e.lack }
+func (e *sudoTokenError) Is(target error) bool { return target == ErrSudoToken }
+
 // CheckSudo is serve's start-up check for PIPEBOT_IDENTITY=sudo: the token
 // must belong to an administrator (GET /user: is_admin) and have the sudo
 // scope (GET /personal_access_tokens/self). The error names what is
@@ -131,17 +138,17 @@ func CheckSudo(ctx context.Context, gl sudoAPI) error {
 		return fmt.Errorf("could not read its user (GET /user): %w", err)
 	}
 	if !u.IsAdmin {
-		return fmt.Errorf("%w: it belongs to @%s, who is not a GitLab administrator (sudo mode needs an administrator's token)", ErrSudoToken, u.Username)
+		return &sudoTokenError{fmt.Sprintf("it belongs to @%s, who is not a GitLab administrator", u.Username)}
 	}
 	ti, err := gl.TokenSelf(ctx)
 	if err != nil {
 		return fmt.Errorf("could not read its scopes (GET /personal_access_tokens/self; sudo mode needs a personal access token): %w", err)
 	}
 	if !slices.Contains(ti.Scopes, "sudo") {
-		return fmt.Errorf("%w: it lacks the sudo scope (it has %s; create one with scopes api and sudo)", ErrSudoToken, strings.Join(ti.Scopes, ", "))
+		return &sudoTokenError{fmt.Sprintf("it lacks the sudo scope (it has %s)", strings.Join(ti.Scopes, ", "))}
 	}
 	if !slices.Contains(ti.Scopes, "api") {
-		return fmt.Errorf("%w: it lacks the api scope (it has %s)", ErrSudoToken, strings.Join(ti.Scopes, ", "))
+		return &sudoTokenError{fmt.Sprintf("it lacks the api scope (it has %s)", strings.Join(ti.Scopes, ", "))}
 	}
 	return nil
 }
