@@ -520,8 +520,14 @@ func chat(ctx context.Context, mode Mode, stdin io.Reader, stdout, stderr io.Wri
 	defer stopLogin()
 	a.pool.Start(ctx)
 	defer a.pool.Stop()
-	go a.watcher.Run(ctx)
-	go a.digests.Run(ctx)
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() { defer bg.Done(); a.watcher.Run(ctx) }()
+	go func() { defer bg.Done(); a.digests.Run(ctx) }()
+	// On the way out the watcher and the digest runner stop before the
+	// store closes (deferred above): their last tick must not meet a
+	// closed database.
+	defer func() { cancel(); bg.Wait() }()
 
 	prompt := false
 	if f, ok := stdin.(*os.File); ok {
