@@ -51,3 +51,25 @@ func TestLeavingTheDemoStopsItsBackgroundWorkFirst(t *testing.T) {
 		}
 	}
 }
+
+// The demo is a chat: GitLab's refusals reach the person as a sentence, so
+// the terminal does not repeat them as log warnings between the messages.
+func TestTheDemoShowsNoLogLinesForRefusedCommands(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	t.Setenv("PIPEBOT_LOG_LEVEL", "")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errs bytes.Buffer
+	script := "/ci run nosuchref\n/ci run main input:replicas=abc\n/ci pipeline show 999999\n"
+	if err := run(ctx, []string{"demo"}, strings.NewReader(script), &out, &errs); err != nil {
+		t.Fatalf("demo: %v\n%s", err, errs.String())
+	}
+	for _, want := range []string{"Reference not found", "`replicas`: provided value is not a number", "#999999"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the chat lacks %q:\n%s", want, out.String())
+		}
+	}
+	if errs.Len() > 0 {
+		t.Errorf("the terminal shows log lines between the messages:\n%s", errs.String())
+	}
+}

@@ -458,6 +458,11 @@ func chat(ctx context.Context, mode Mode, stdin io.Reader, stdout, stderr io.Wri
 	}
 	if os.Getenv("PIPEBOT_LOG_LEVEL") == "" {
 		cfg.LogLevel = zerolog.WarnLevel
+		if mode == ModeDemo {
+			// The demo is a chat with a simulator: refusals already reach
+			// the person as sentences; only pipebot's own errors are news.
+			cfg.LogLevel = zerolog.ErrorLevel
+		}
 	}
 	cfg.LogFormat = "console"
 	log := newLogger(cfg, stderr)
