@@ -221,6 +221,8 @@ var emojiReplacer = strings.NewReplacer(
 	":large_blue_circle:", "🔵", ":hourglass_flowing_sand:", "⏳", ":double_vertical_bar:", "⏸",
 	":white_circle:", "⚪", ":grey_question:", "❔", ":alarm_clock:", "⏰", ":information_source:", "ℹ️",
 	":package:", "📦", ":bell:", "🔔", ":no_bell:", "🔕", ":pause_button:", "⏸", ":abc:", "🔤",
+	":link:", "🔗", ":bar_chart:", "📊", ":calendar:", "📆", ":wastebasket:", "🗑️", ":tada:", "🎉",
+	":envelope_with_arrow:", "📩",
 )
 
 // renderAngle renders the inside of a <…> mrkdwn token.
