@@ -23,12 +23,13 @@ func (r *Router) table() []*Command {
 	cmds = append(cmds, r.identityCommands()...)
 	cmds = append(cmds, &Command{
 		Name: "help", Args: "[noun]", Summary: "What pipebot can do; `help pipeline` for one topic.",
-		Examples: []string{"help", "help pipeline"}, Role: RoleViewer, MaxArgs: 1, NoLink: true,
+		// Up to three words: `help schedule var set` shows the command's topic.
+		Examples: []string{"help", "help pipeline"}, Role: RoleViewer, MaxArgs: 3, NoLink: true,
 		Run: func(_ context.Context, c *Call) (Reply, error) {
-			if word := c.Arg(0); word != "" {
-				noun, ok := r.helpTopic(word)
+			if len(c.Args) > 0 {
+				noun, ok := r.helpTopicOf(c.Args)
 				if !ok {
-					return Reply{}, usageError(c.Cmd, "There is no help topic `%s`.", notify.Escape(truncateWord(word)))
+					return Reply{}, usageError(c.Cmd, "There is no help topic `%s`.", notify.Escape(truncateWord(strings.Join(c.Args, " "))))
 				}
 				return r.helpNoun(noun, ""), nil
 			}
@@ -43,24 +44,44 @@ func noun(name string) string {
 	return n
 }
 
-// help lists every topic with its commands' summaries.
+// helpTopicOf finds the topic of `help <words…>`: a noun or alias, or the
+// whole name of a command (`help pipeline run`).
+func (r *Router) helpTopicOf(words []string) (string, bool) {
+	if len(words) == 1 {
+		return r.helpTopic(words[0])
+	}
+	if c, rest := r.lookup(words); c != nil && len(rest) == 0 {
+		return noun(c.Name), true
+	}
+	return "", false
+}
+
+// help lists every topic with its commands' summaries, each command under
+// its own noun whatever its place in the table.
 func (r *Router) help(_ *Command) Reply {
 	var lines []string
 	lines = append(lines, "*pipebot* runs GitLab CI/CD from Slack. Type `/ci &lt;noun&gt; &lt;verb&gt; [project] [args…]`; `/ci help &lt;noun&gt;` shows one topic with examples.")
-	seen := map[string]bool{}
+	var nouns []string
+	byNoun := map[string][]*Command{}
 	for _, c := range r.commands {
 		if c.Name == "dismiss" {
 			continue
 		}
 		n := noun(c.Name)
-		if !seen[n] {
-			seen[n] = true
-			lines = append(lines, "", "*"+n+"*")
-			if len(c.Examples) > 0 {
-				lines = append(lines, "e.g. `/ci "+notify.Escape(c.Examples[0])+"`")
-			}
+		if byNoun[n] == nil {
+			nouns = append(nouns, n)
 		}
-		lines = append(lines, fmt.Sprintf("`/ci %s%s` — %s", c.Name, notify.Escape(argsSuffix(c)), c.Summary))
+		byNoun[n] = append(byNoun[n], c)
+	}
+	for _, n := range nouns {
+		cmds := byNoun[n]
+		lines = append(lines, "", "*"+n+"*")
+		if len(cmds[0].Examples) > 0 {
+			lines = append(lines, "e.g. `/ci "+notify.Escape(cmds[0].Examples[0])+"`")
+		}
+		for _, c := range cmds {
+			lines = append(lines, fmt.Sprintf("`/ci %s%s` — %s", c.Name, notify.Escape(argsSuffix(c)), c.Summary))
+		}
 	}
 	lines = append(lines, "", "A project is `group/app` or a GitLab link; leave it out where the channel has a default (`/ci channel project group/app`).")
 	return chunkedReply(lines)

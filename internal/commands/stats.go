@@ -45,7 +45,8 @@ const (
 func (r *Router) statsCommands() []*Command {
 	return []*Command{{
 		Name: "stats", Args: "[project] [ref:] [days:] [source:] [chart:no]",
-		Summary:  "Pass rate, durations, slowest, failing and flaky jobs over the last days, with a chart.",
+		Summary: fmt.Sprintf("Pass rate, durations, slowest, failing and flaky jobs over the last %d days (`days:` up to %d), with a chart unless `chart:no`.",
+			insights.DefaultDays, insights.MaxDays),
 		Examples: []string{"stats group/app", "stats group/app ref:main days:30", "stats group/app source:schedule chart:no"},
 		Role:     RoleViewer, Project: true, Options: []string{"ref", "days", "source", "chart"},
 		Run: r.stats,
