@@ -71,6 +71,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if len(args) > 0 {
 		sub = args[0]
 	}
+	if sub != "migrate" && len(args) > 1 && (args[1] == "-h" || args[1] == "--help") {
+		// `pipebot serve --help` asks for usage; it must not start serve.
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
 	switch sub {
 	case "serve":
 		return serve(ctx, stderr)

@@ -26,6 +26,10 @@ names the target, which keeps the password off the command line.
 // migrate runs `pipebot migrate`.
 func migrate(ctx context.Context, args []string, stdout io.Writer) error {
 	to, err := migrateTarget(args)
+	if errors.Is(err, errMigrateHelp) {
+		fmt.Fprint(stdout, migrateUsage)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -107,6 +111,9 @@ func migrate(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
+// errMigrateHelp: the arguments ask for migrate's usage.
+var errMigrateHelp = errors.New("migrate: usage asked")
+
 // migrateTarget reads --to URL, --to=URL or nothing from args.
 func migrateTarget(args []string) (string, error) {
 	to := ""
@@ -114,7 +121,7 @@ func migrateTarget(args []string) (string, error) {
 		a := args[i]
 		switch {
 		case a == "-h" || a == "--help" || a == "help":
-			return "", errors.New(strings.TrimSpace(migrateUsage))
+			return "", errMigrateHelp
 		case a == "--to" || a == "-to":
 			if i+1 >= len(args) {
 				return "", errors.New("migrate: --to needs a postgres:// URL")
