@@ -54,7 +54,7 @@ func (r *Router) subTarget(c *Call) (project, group string, err error) {
 	if a := c.Arg(0); a != "" {
 		ref, ok := lexProjectRef(a)
 		if !ok {
-			return "", "", usageError(c.Cmd, "`%s` is not a project; name it `group/app`, a GitLab link, or `group:<group>`.", notify.Escape(a))
+			return "", "", usageError(c.Cmd, "`%s` is not a project; name it `group/app`, a GitLab link, or `group:&lt;group&gt;`.", notify.Escape(a))
 		}
 		if err := r.checkHost(ref); err != nil {
 			return "", "", err

@@ -100,7 +100,7 @@ func (r *Router) triggerCreate(ctx context.Context, c *Call) (Reply, error) {
 		return Reply{}, notFound(err, "the project %s", c.Project)
 	}
 	// The only message that carries the token: ephemeral, to the requester.
-	text := fmt.Sprintf("Created trigger #%d %s in %s. Its token, shown to you alone:\n```%s```\nKeep it secret; pipebot can run it with `/ci trigger run %s %d <ref>`.",
+	text := fmt.Sprintf("Created trigger #%d %s in %s. Its token, shown to you alone:\n```%s```\nKeep it secret; pipebot can run it with `/ci trigger run %s %d &lt;ref&gt;`.",
 		t.ID, notify.Escape(describe(t.Description)), notify.Escape(c.Project), notify.Escape(t.Token.Reveal()), notify.Code(c.Project), t.ID)
 	return TextReply("%s", text), nil
 }
@@ -182,7 +182,7 @@ func refusalMessage(err error) string {
 		return inputRefusalMessage(refused)
 	}
 	if gitlab.IsConflict(err) {
-		return "That variable exists in several environment scopes; say which with `scope:<environment>`."
+		return "That variable exists in several environment scopes; say which with `scope:&lt;environment&gt;`."
 	}
 	return ""
 }

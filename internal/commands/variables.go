@@ -95,7 +95,7 @@ func (r *Router) varTarget(c *Call, want int) (gitlab.VariableOwner, []string, e
 	case len(words) == want+1:
 		ref, ok := lexProjectRef(words[0])
 		if !ok {
-			return owner, nil, usageError(c.Cmd, "`%s` is not a project path, a GitLab link or `group:<path>`.", notify.Code(truncateWord(words[0])))
+			return owner, nil, usageError(c.Cmd, "`%s` is not a project path, a GitLab link or `group:&lt;path&gt;`.", notify.Code(truncateWord(words[0])))
 		}
 		if err := r.checkHost(ref); err != nil {
 			return owner, nil, err
@@ -107,7 +107,7 @@ func (r *Router) varTarget(c *Call, want int) (gitlab.VariableOwner, []string, e
 			return owner, nil, fmt.Errorf("read channel settings: %w", err)
 		}
 		if ch.DefaultProject == "" {
-			return owner, nil, usageError(c.Cmd, "Which project? Name it, use `group:<path>`, or set this channel's default with `/ci channel project group/app`.")
+			return owner, nil, usageError(c.Cmd, "Which project? Name it, use `group:&lt;path&gt;`, or set this channel's default with `/ci channel project group/app`.")
 		}
 		owner.Path = ch.DefaultProject
 	default:
