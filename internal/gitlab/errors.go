@@ -170,12 +170,20 @@ func (c *Client) retryWait(h http.Header, attempt int) time.Duration {
 			return max(at.Sub(now), 0)
 		}
 	}
-	if v := strings.TrimSpace(h.Get("RateLimit-Reset")); v != "" {
-		if unix, err := strconv.ParseInt(v, 10, 64); err == nil && unix > 0 {
-			return max(time.Unix(unix, 0).Sub(now), 0)
-		}
+	if at, ok := rateLimitReset(h); ok {
+		return max(at.Sub(now), 0)
 	}
 	return c.backoff << min(max(attempt-1, 0), 10)
+}
+
+// rateLimitReset reads RateLimit-Reset, the Unix time GitLab's rate limit
+// window ends.
+func rateLimitReset(h http.Header) (time.Time, bool) {
+	unix, err := strconv.ParseInt(strings.TrimSpace(h.Get("RateLimit-Reset")), 10, 64)
+	if err != nil || unix <= 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(unix, 0), true
 }
 
 // seconds converts without overflowing on absurd header values.
