@@ -70,12 +70,7 @@ func (s *Server) throttleUser(r *http.Request) (int64, bool) {
 	if token == "" {
 		return 0, false
 	}
-	if r.Header.Get("PRIVATE-TOKEN") == "" {
-		if at, ok := s.oauth.access[token]; ok {
-			return at.userID, true
-		}
-	}
-	uid, ok := s.tokens[token]
+	uid, _, ok := s.tokenOwner(r, token)
 	return uid, ok
 }
 
