@@ -3,8 +3,9 @@ package gitlab
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
+
+	gl "gitlab.com/gitlab-org/api/client-go"
 )
 
 // ProjectActivity is a project with its last_activity_at.
@@ -50,13 +51,9 @@ func (c *Client) GroupActivity(ctx context.Context, group string, subgroups bool
 		return nil, fmt.Errorf("list group activity: %w", err)
 	}
 	var out []ProjectActivity
-	for page := 1; len(out) < maxGroupProjects; {
-		var batch []wireActivity
-		q := &groupActivityQuery{IncludeSubgroups: subgroups, Simple: true, OrderBy: "last_activity_at", Sort: "desc", PerPage: maxPerPage, Page: page}
-		resp, err := c.do(ctx, request{method: http.MethodGet, path: "groups/" + gp + "/projects", opt: q, out: &batch})
-		if err != nil {
-			return nil, fmt.Errorf("list activity of group %s: %w", group, err)
-		}
+	err = eachPage(ctx, c, "groups/"+gp+"/projects", func(page int) any {
+		return &groupActivityQuery{IncludeSubgroups: subgroups, Simple: true, OrderBy: "last_activity_at", Sort: "desc", PerPage: maxPerPage, Page: page}
+	}, func(batch []wireActivity, _ *gl.Response) bool {
 		older := false
 		for _, w := range batch {
 			a := ProjectActivity{ID: w.ID, Path: w.PathWithNamespace}
@@ -68,10 +65,10 @@ func (c *Client) GroupActivity(ctx context.Context, group string, subgroups bool
 				older = true
 			}
 		}
-		if older || len(batch) == 0 || resp == nil || resp.NextPage <= int64(page) {
-			break
-		}
-		page = int(resp.NextPage)
+		return !older && len(out) < maxGroupProjects
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list activity of group %s: %w", group, err)
 	}
 	return out, nil
 }

@@ -3,7 +3,6 @@ package gitlab_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -16,21 +15,12 @@ import (
 // group acme, each created one minute after the previous one.
 func activityRig(t *testing.T) (*simulator.Server, *gitlab.Client, *time.Time) {
 	t.Helper()
-	now := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
-	sim := simulator.New(simulator.Options{Now: func() time.Time { return now }})
-	sim.AddUser(simulator.User{ID: 1, Username: "pipebot"}, "glpat-test")
-	sim.AddGroup(simulator.Group{ID: 50, Path: "acme", Members: map[int64]simulator.AccessLevel{1: simulator.Reporter}})
+	sim, now := acmeSim(time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC))
 	for i := 1; i <= 250; i++ {
 		sim.AddProject(simulator.Project{ID: int64(i), Path: fmt.Sprintf("acme/team%d/app%d", i%3, i), Jobs: []simulator.JobSpec{{Name: "t"}}})
-		now = now.Add(time.Minute)
+		*now = now.Add(time.Minute)
 	}
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
-	gl, err := gitlab.New(gitlab.Config{BaseURL: srv.URL, Token: "glpat-test", MaxWait: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sim, gl, &now
+	return sim, serveSim(t, sim, "glpat-test"), now
 }
 
 func TestGroupActivityReadsPagesOnlyBackToSince(t *testing.T) {

@@ -3,11 +3,9 @@ package gitlab_test
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/pipebot/pipebot/internal/gitlab"
 	"github.com/pipebot/pipebot/internal/gitlab/simulator"
@@ -48,13 +46,7 @@ func identitySim(t *testing.T) (*simulator.Server, *gitlab.Client) {
 	sim.AddUser(simulator.User{ID: 3, Username: "alice-bot", Name: "alice@corp.example fan", Email: "other@corp.example"}, "")
 	sim.AddOAuthApp("app", "secret", "http://127.0.0.1/cb", []string{"api"})
 	sim.AddProject(simulator.Project{ID: 7, Path: "group/app", Members: map[int64]simulator.AccessLevel{2: simulator.Developer}})
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
-	gl, err := gitlab.New(gitlab.Config{BaseURL: srv.URL, Token: "glpat-bot", MaxWait: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sim, gl
+	return sim, serveSim(t, sim, "glpat-bot")
 }
 
 func TestWithOAuthActsAsThePersonAndNeverSendsPipebotsToken(t *testing.T) {

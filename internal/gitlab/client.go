@@ -400,18 +400,32 @@ func (rc readCounter) Read(p []byte) (int, error) {
 func paginate[T any](ctx context.Context, c *Client, path string, limit int, query func(page, perPage int) any) ([]T, error) {
 	perPage := min(limit, maxPerPage)
 	var out []T
+	err := eachPage(ctx, c, path, func(page int) any { return query(page, perPage) }, func(batch []T, _ *gl.Response) bool {
+		out = append(out, batch...)
+		return len(out) < limit
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// eachPage GETs path page after page from page 1, with query(page) as the
+// query, and hands each page's items and response to fn. It follows
+// X-Next-Page and stops after a page when fn returns false, the page is
+// empty or it is the last one. An error of a request is returned as it is.
+func eachPage[T any](ctx context.Context, c *Client, path string, query func(page int) any, fn func(batch []T, resp *gl.Response) bool) error {
 	for page := 1; ; {
 		var batch []T
-		resp, err := c.do(ctx, request{method: http.MethodGet, path: path, opt: query(page, perPage), out: &batch})
+		resp, err := c.do(ctx, request{method: http.MethodGet, path: path, opt: query(page), out: &batch})
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, batch...)
-		if len(out) >= limit {
-			return out[:limit], nil
-		}
-		if len(batch) == 0 || resp == nil || resp.NextPage <= int64(page) {
-			return out, nil
+		if !fn(batch, resp) || len(batch) == 0 || resp == nil || resp.NextPage <= int64(page) {
+			return nil
 		}
 		page = int(resp.NextPage)
 	}

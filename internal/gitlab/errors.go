@@ -92,21 +92,23 @@ func (e *netError) Is(target error) bool { return target == ErrUnavailable }
 
 func (e *netError) Unwrap() error { return e.cause }
 
-// redactedError hides the token should it ever appear in a cause's text.
+// redactedError hides the tokens should one ever appear in a cause's text.
 type redactedError struct {
-	err   error
-	token string
+	err    error
+	tokens []string
 }
 
-func (e *redactedError) Error() string { return redact(e.err.Error(), e.token) }
+func (e *redactedError) Error() string { return redact(e.err.Error(), e.tokens...) }
 
 func (e *redactedError) Unwrap() error { return e.err }
 
-func redact(s, token string) string {
-	if token == "" {
-		return s
+func redact(s string, tokens ...string) string {
+	for _, token := range tokens {
+		if token != "" {
+			s = strings.ReplaceAll(s, token, "[redacted]")
+		}
 	}
-	return strings.ReplaceAll(s, token, "[redacted]")
+	return s
 }
 
 // contextError maps the caller's context ending: a deadline is GitLab being
@@ -127,7 +129,7 @@ func (c *Client) mapError(status int, header http.Header, err error, bearer stri
 		return &statusError{kind: ErrNotFound, status: http.StatusNotFound}
 	case errors.As(err, &er) && er.Response != nil:
 		status = er.Response.StatusCode
-		msg := redact(redact(flattenMessage(er.Body), c.token), bearer)
+		msg := redact(flattenMessage(er.Body), c.token, bearer)
 		if msg == "" {
 			msg = http.StatusText(status)
 		}
@@ -147,13 +149,13 @@ func (c *Client) mapError(status int, header http.Header, err error, bearer stri
 	case status >= 200 && status < 300:
 		// The exchange worked; decoding or writing the body failed. Keep the
 		// cause (ErrTooLarge, a writer's error) for errors.Is.
-		return &redactedError{err: &redactedError{err: fmt.Errorf("read response: %w", err), token: c.token}, token: bearer}
+		return &redactedError{err: fmt.Errorf("read response: %w", err), tokens: []string{c.token, bearer}}
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return &redactedError{err: &redactedError{err: &netError{cause: err}, token: c.token}, token: bearer}
+	return &redactedError{err: &netError{cause: err}, tokens: []string{c.token, bearer}}
 }
 
 // retryWait is how long to wait before attempt+1: Retry-After (seconds or
@@ -168,12 +170,20 @@ func (c *Client) retryWait(h http.Header, attempt int) time.Duration {
 			return max(at.Sub(now), 0)
 		}
 	}
-	if v := strings.TrimSpace(h.Get("RateLimit-Reset")); v != "" {
-		if unix, err := strconv.ParseInt(v, 10, 64); err == nil && unix > 0 {
-			return max(time.Unix(unix, 0).Sub(now), 0)
-		}
+	if at, ok := rateLimitReset(h); ok {
+		return max(at.Sub(now), 0)
 	}
 	return c.backoff << min(max(attempt-1, 0), 10)
+}
+
+// rateLimitReset reads RateLimit-Reset, the Unix time GitLab's rate limit
+// window ends.
+func rateLimitReset(h http.Header) (time.Time, bool) {
+	unix, err := strconv.ParseInt(strings.TrimSpace(h.Get("RateLimit-Reset")), 10, 64)
+	if err != nil || unix <= 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(unix, 0), true
 }
 
 // seconds converts without overflowing on absurd header values.

@@ -19,21 +19,12 @@ import (
 // (ids 1-70) and one it does not (71), at a settable clock.
 func updatesRig(t *testing.T) (*simulator.Server, *gitlab.Client, *time.Time) {
 	t.Helper()
-	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
-	sim := simulator.New(simulator.Options{Now: func() time.Time { return now }})
-	sim.AddUser(simulator.User{ID: 1, Username: "pipebot"}, "glpat-test")
-	sim.AddGroup(simulator.Group{ID: 50, Path: "acme", Members: map[int64]simulator.AccessLevel{1: simulator.Reporter}})
+	sim, now := acmeSim(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
 	for i := 1; i <= 70; i++ {
 		sim.AddProject(simulator.Project{ID: int64(i), Path: fmt.Sprintf("acme/app%d", i), Jobs: []simulator.JobSpec{{Name: "t"}}})
 	}
 	sim.AddProject(simulator.Project{ID: 71, Path: "secret/app", Jobs: []simulator.JobSpec{{Name: "t"}}})
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
-	gl, err := gitlab.New(gitlab.Config{BaseURL: srv.URL, Token: "glpat-test", MaxWait: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sim, gl, &now
+	return sim, serveSim(t, sim, "glpat-test"), now
 }
 
 func TestUpdatedPipelinesReportsTheProjectsThatChanged(t *testing.T) {

@@ -3,10 +3,8 @@ package gitlab_test
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"sort"
 	"testing"
-	"time"
 
 	"github.com/pipebot/pipebot/internal/gitlab"
 	"github.com/pipebot/pipebot/internal/gitlab/simulator"
@@ -18,13 +16,7 @@ func simClient(t *testing.T) (*simulator.Server, *gitlab.Client) {
 	sim.AddUser(simulator.User{ID: 1, Username: "pipebot"}, "glpat-test")
 	sim.AddUser(simulator.User{ID: 2, Username: "alice", Email: "alice@corp.example", PublicEmail: "alice@corp.example"}, "")
 	sim.AddUser(simulator.User{ID: 3, Username: "bob", Email: "bob@corp.example"}, "")
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
-	gl, err := gitlab.New(gitlab.Config{BaseURL: srv.URL, Token: "glpat-test", MaxWait: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sim, gl
+	return sim, serveSim(t, sim, "glpat-test")
 }
 
 func TestGroupProjectsIncludeSubgroupsAndOnlyVisibleOnes(t *testing.T) {

@@ -3,7 +3,8 @@ package gitlab
 import (
 	"context"
 	"fmt"
-	"net/http"
+
+	gl "gitlab.com/gitlab-org/api/client-go"
 )
 
 // HistoryPageSize is the page size EachPipelinePage asks for: GitLab's
@@ -22,12 +23,13 @@ func (c *Client) EachPipelinePage(ctx context.Context, project string, opt ListP
 	if err != nil {
 		return fmt.Errorf("list pipelines: %w", err)
 	}
-	for page := 1; ; {
-		var batch []wirePipeline
-		resp, err := c.do(ctx, request{method: http.MethodGet, path: "projects/" + pp + "/pipelines", opt: opt.query(page, HistoryPageSize), out: &batch})
-		if err != nil {
-			return fmt.Errorf("list pipelines in %s (page %d): %w", project, page, err)
-		}
+	// page is the page being asked for, to name it when its request fails.
+	page := 0
+	var stop error
+	err = eachPage(ctx, c, "projects/"+pp+"/pipelines", func(p int) any {
+		page = p
+		return opt.query(p, HistoryPageSize)
+	}, func(batch []wirePipeline, resp *gl.Response) bool {
 		out := make([]Pipeline, len(batch))
 		for i, w := range batch {
 			out[i] = w.pipeline()
@@ -36,12 +38,11 @@ func (c *Client) EachPipelinePage(ctx context.Context, project string, opt ListP
 		if resp != nil {
 			total = int(resp.TotalItems)
 		}
-		if err := fn(out, total); err != nil {
-			return err
-		}
-		if len(batch) == 0 || resp == nil || resp.NextPage <= int64(page) {
-			return nil
-		}
-		page = int(resp.NextPage)
+		stop = fn(out, total)
+		return stop == nil
+	})
+	if err != nil {
+		return fmt.Errorf("list pipelines in %s (page %d): %w", project, page, err)
 	}
+	return stop
 }

@@ -99,8 +99,8 @@ func parseRateLimit(h http.Header) (RateLimit, bool) {
 	if v, err := strconv.Atoi(strings.TrimSpace(h.Get("RateLimit-Observed"))); err == nil && v >= 0 {
 		rl.Observed = v
 	}
-	if v, err := strconv.ParseInt(strings.TrimSpace(h.Get("RateLimit-Reset")), 10, 64); err == nil && v > 0 {
-		rl.Reset = time.Unix(v, 0)
+	if at, ok := rateLimitReset(h); ok {
+		rl.Reset = at
 	} else if t, err := http.ParseTime(h.Get("RateLimit-ResetTime")); err == nil {
 		rl.Reset = t
 	}

@@ -155,7 +155,7 @@ func (c *Client) TriggerPipeline(ctx context.Context, project string, token Secr
 		if errors.As(err, &se) {
 			se.message = redact(se.message, token.Reveal())
 		}
-		return Pipeline{}, fmt.Errorf("trigger pipeline on %s in %s: %w", ref, project, &redactedError{err: err, token: token.Reveal()})
+		return Pipeline{}, fmt.Errorf("trigger pipeline on %s in %s: %w", ref, project, &redactedError{err: err, tokens: []string{token.Reveal()}})
 	}
 	return w.pipeline(), nil
 }

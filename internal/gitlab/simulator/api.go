@@ -3,7 +3,6 @@ package simulator
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -112,17 +111,8 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) bool {
 	if status == http.StatusTooManyRequests {
 		// GitLab's Rack::Attack throttle answers plain text with these headers
 		// (doc/administration/settings/user_and_ip_rate_limits.md).
-		reset := now.Add(time.Duration(secs) * time.Second)
-		h := w.Header()
-		h.Set("RateLimit-Name", "throttle_authenticated_api")
-		h.Set("RateLimit-Limit", "60")
-		h.Set("RateLimit-Observed", "61")
-		h.Set("RateLimit-Remaining", "0")
-		h.Set("RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
-		h.Set("RateLimit-ResetTime", reset.UTC().Format(http.TimeFormat))
-		h.Set("Content-Type", "text/plain")
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, "Retry later\n")
+		setRateLimitHeaders(w.Header(), 60, 61, 0, now.Add(time.Duration(secs)*time.Second))
+		writeRetryLater(w)
 		return true
 	}
 	writeJSON(w, status, map[string]string{"message": fmt.Sprintf("%d %s", status, http.StatusText(status))})

@@ -281,14 +281,14 @@ func (s *Server) triggerPipelineAPI(w http.ResponseWriter, r *http.Request, idOr
 	if !ok || owner.State == "blocked" || pr.Members[trig.OwnerID] < Developer {
 		return errForbidden
 	}
-	vars, verr := params.hash("variables")
+	vars, verr := params.hashVariables("variables")
 	if verr != nil {
 		return verr
 	}
 	if err := s.checkOverrideRole(pr, trig.OwnerID, vars); err != nil {
 		return err
 	}
-	inputs, ierr := params.inputs("inputs")
+	inputs, ierr := params.hash("inputs")
 	if ierr != nil {
 		return ierr
 	}
@@ -301,22 +301,12 @@ func (s *Server) triggerPipelineAPI(w http.ResponseWriter, r *http.Request, idOr
 	return nil
 }
 
-var formHashRe = regexp.MustCompile(`^(\w+)\[(\w+)\]$`)
-
-// hash reads a Grape Hash parameter: a JSON object, or form fields
-// name[KEY]=value.
-func (p *params) hash(name string) ([]Variable, *apiError) {
-	m := map[string]string{}
-	if raw, ok := p.json[name]; ok {
-		if err := json.Unmarshal(raw, &m); err != nil {
-			return nil, paramError(name + " is invalid")
-		}
-	} else {
-		for k, vs := range p.values {
-			if sm := formHashRe.FindStringSubmatch(k); sm != nil && sm[1] == name && len(vs) > 0 {
-				m[sm[2]] = vs[0]
-			}
-		}
+// hashVariables reads a Grape Hash parameter of string values (hash) as
+// variables, sorted by key.
+func (p *params) hashVariables(name string) ([]Variable, *apiError) {
+	m, aerr := p.hash(name)
+	if aerr != nil {
+		return nil, aerr
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -325,7 +315,11 @@ func (p *params) hash(name string) ([]Variable, *apiError) {
 	sort.Strings(keys)
 	out := make([]Variable, 0, len(keys))
 	for _, k := range keys {
-		out = append(out, Variable{Key: k, Value: m[k], VariableType: "env_var"})
+		v, ok := m[k].(string)
+		if !ok && m[k] != nil {
+			return nil, paramError(name + " is invalid")
+		}
+		out = append(out, Variable{Key: k, Value: v, VariableType: "env_var"})
 	}
 	return out, nil
 }

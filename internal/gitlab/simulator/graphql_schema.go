@@ -404,17 +404,14 @@ func (x *gqlExec) visible(pr *project) bool {
 	return ok
 }
 
-// readsPipelines is needRead's rule (read_pipeline): PipelinesFinder finds
-// nothing for a caller without it.
+// readsPipelines is whether the caller has read_pipeline on pr (needRead's
+// rule): PipelinesFinder finds nothing for a caller without it.
 func (x *gqlExec) readsPipelines(pr *project) bool {
 	level := NoAccess
 	if x.user != nil {
 		level, _ = x.s.projectAccess(pr, x.user)
 	}
-	if level >= Reporter {
-		return true
-	}
-	return pr.PublicPipelines && (level >= Guest || pr.visibility() != VisibilityPrivate)
+	return pr.readsPipelines(level)
 }
 
 func (x *gqlExec) projects(args map[string]any) (any, *gqlError) {

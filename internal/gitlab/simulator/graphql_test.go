@@ -1,10 +1,8 @@
 package simulator
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -18,24 +16,11 @@ func (f *fixture) gql(t *testing.T, token, query string, vars map[string]any) re
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequest(http.MethodPost, f.ts.URL+"/api/graphql", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
+	hdr := map[string]string{"Content-Type": "application/json"}
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		hdr["Authorization"] = "Bearer " + token
 	}
-	resp, err := f.ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: data}
+	return f.send(t, http.MethodPost, "/api/graphql", hdr, string(body))
 }
 
 // gqlErrorsOf returns the messages of a 200 answer's "errors".
@@ -373,13 +358,7 @@ func TestGraphQLAuthentication(t *testing.T) {
 	if r := f.gql(t, bobToken, `{ projects { count } }`, nil); r.status != http.StatusForbidden {
 		t.Fatalf("read_user token: status %d, want 403", r.status)
 	}
-	req, _ := http.NewRequest(http.MethodPut, f.ts.URL+"/api/graphql", nil)
-	resp, err := f.ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("PUT /api/graphql: %d, want 404", resp.StatusCode)
+	if r := f.send(t, http.MethodPut, "/api/graphql", nil, ""); r.status != http.StatusNotFound {
+		t.Fatalf("PUT /api/graphql: %d, want 404", r.status)
 	}
 }

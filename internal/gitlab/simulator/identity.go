@@ -35,26 +35,20 @@ func (s *Server) authenticate(r *http.Request, id *identity) (*User, *apiError) 
 	if token == "" {
 		return nil, errUnauthorized
 	}
-	uid, ok := int64(0), false
-	if r.Header.Get("PRIVATE-TOKEN") == "" {
-		if at, found := s.oauth.access[token]; found {
-			if at.revoked {
-				return nil, errOAuthRevoked
-			}
-			if !s.clock().Before(at.expiresAt) {
-				return nil, errOAuthExpired
-			}
-			uid, ok = at.userID, true
-			id.credential = CredentialOAuth
-		}
-	}
-	if !ok {
-		uid, ok = s.tokens[token]
-		id.credential = CredentialPAT
-	}
-	if !ok {
-		id.credential = CredentialNone
+	uid, at, ok := s.tokenOwner(r, token)
+	switch {
+	case !ok:
 		return nil, errUnauthorized
+	case at != nil:
+		if at.revoked {
+			return nil, errOAuthRevoked
+		}
+		if !s.clock().Before(at.expiresAt) {
+			return nil, errOAuthExpired
+		}
+		id.credential = CredentialOAuth
+	default:
+		id.credential = CredentialPAT
 	}
 	user, ok := s.users[uid]
 	if !ok {
@@ -89,6 +83,19 @@ func (s *Server) authenticate(r *http.Request, id *identity) (*User, *apiError) 
 		return nil, errBlocked
 	}
 	return target, nil
+}
+
+// tokenOwner is the user a token belongs to: without PRIVATE-TOKEN an OAuth
+// access token (returned as at, revoked or expired alike) is looked up
+// first, then a personal access token. s.mu is held.
+func (s *Server) tokenOwner(r *http.Request, token string) (uid int64, at *oauthToken, ok bool) {
+	if r.Header.Get("PRIVATE-TOKEN") == "" {
+		if at, ok := s.oauth.access[token]; ok {
+			return at.userID, at, true
+		}
+	}
+	uid, ok = s.tokens[token]
+	return uid, nil, ok
 }
 
 // scopesOf is the token's scopes: set by SetTokenScopes or granted to the

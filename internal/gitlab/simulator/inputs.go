@@ -1,7 +1,6 @@
 package simulator
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -31,29 +30,6 @@ type InputSpec struct {
 // (render_validation_error!), each in GitLab's wording.
 func inputError(msgs []string) *apiError {
 	return msgError(http.StatusBadRequest, map[string][]string{"base": msgs})
-}
-
-// readInputs reads a Grape Hash parameter of inputs: a JSON object (any
-// JSON types) or form fields name[key]=value (strings). It returns nil when
-// the parameter is absent.
-func (p *params) inputs(name string) (map[string]any, *apiError) {
-	if raw, ok := p.json[name]; ok {
-		var m map[string]any
-		if err := json.Unmarshal(raw, &m); err != nil {
-			return nil, paramError(name + " is invalid")
-		}
-		return m, nil
-	}
-	var m map[string]any
-	for k, vs := range p.values {
-		if sm := formHashRe.FindStringSubmatch(k); sm != nil && sm[1] == name && len(vs) > 0 {
-			if m == nil {
-				m = map[string]any{}
-			}
-			m[sm[2]] = vs[0]
-		}
-	}
-	return m, nil
 }
 
 // resolveInputs checks given inputs against specs as GitLab does when it

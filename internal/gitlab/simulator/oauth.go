@@ -364,15 +364,22 @@ func (s *Server) tokenEndpoint(w http.ResponseWriter, r *http.Request) {
 		oauthJSONError(w, http.StatusBadRequest, "unsupported_grant_type", "The authorization grant type is not supported by the authorization server.")
 		return
 	}
-	now := s.clock()
-	t := &oauthToken{access: randomToken(), refresh: randomToken(), clientID: app.clientID, scope: scope,
-		userID: userID, createdAt: now, expiresAt: now.Add(oauthTokenTTL)}
-	s.oauth.access[t.access], s.oauth.refresh[t.refresh] = t, t
+	t := s.grantOAuthToken(app.clientID, userID, scope)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, map[string]any{
 		"access_token": t.access, "token_type": "Bearer", "expires_in": int(oauthTokenTTL.Seconds()),
-		"refresh_token": t.refresh, "scope": scope, "created_at": now.Unix(),
+		"refresh_token": t.refresh, "scope": scope, "created_at": t.createdAt.Unix(),
 	})
+}
+
+// grantOAuthToken issues userID a new access and refresh token pair of the
+// application clientID, valid for oauthTokenTTL. s.mu is held.
+func (s *Server) grantOAuthToken(clientID string, userID int64, scope string) *oauthToken {
+	now := s.clock()
+	t := &oauthToken{access: randomToken(), refresh: randomToken(), clientID: clientID, scope: scope,
+		userID: userID, createdAt: now, expiresAt: now.Add(oauthTokenTTL)}
+	s.oauth.access[t.access], s.oauth.refresh[t.refresh] = t, t
+	return t
 }
 
 // revokeEndpoint is POST /oauth/revoke (RFC 7009, Doorkeeper's
@@ -433,9 +440,6 @@ func (s *Server) IssueOAuthToken(clientID string, userID int64, scope string) (a
 	if s.oauth.apps[clientID] == nil || s.users[userID] == nil {
 		return "", ""
 	}
-	now := s.clock()
-	t := &oauthToken{access: randomToken(), refresh: randomToken(), clientID: clientID, scope: scope,
-		userID: userID, createdAt: now, expiresAt: now.Add(oauthTokenTTL)}
-	s.oauth.access[t.access], s.oauth.refresh[t.refresh] = t, t
+	t := s.grantOAuthToken(clientID, userID, scope)
 	return t.access, t.refresh
 }

@@ -132,6 +132,31 @@ func (p *params) get(key string) string {
 	return p.values.Get(key)
 }
 
+var formHashRe = regexp.MustCompile(`^(\w+)\[(\w+)\]$`)
+
+// hash reads a Grape Hash parameter: a JSON object (any JSON types) or form
+// fields name[key]=value (strings). It returns nil when the parameter is
+// absent.
+func (p *params) hash(name string) (map[string]any, *apiError) {
+	if raw, ok := p.json[name]; ok {
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, paramError(name + " is invalid")
+		}
+		return m, nil
+	}
+	var m map[string]any
+	for k, vs := range p.values {
+		if sm := formHashRe.FindStringSubmatch(k); sm != nil && sm[1] == name && len(vs) > 0 {
+			if m == nil {
+				m = map[string]any{}
+			}
+			m[sm[2]] = vs[0]
+		}
+	}
+	return m, nil
+}
+
 var formVarRe = regexp.MustCompile(`^(\w+)\[(\d*)\]\[(\w+)\]$`)
 
 // variables reads an array of {key, value, variable_type} from JSON or from

@@ -70,12 +70,7 @@ func (s *Server) throttleUser(r *http.Request) (int64, bool) {
 	if token == "" {
 		return 0, false
 	}
-	if r.Header.Get("PRIVATE-TOKEN") == "" {
-		if at, ok := s.oauth.access[token]; ok {
-			return at.userID, true
-		}
-	}
-	uid, ok := s.tokens[token]
+	uid, _, ok := s.tokenOwner(r, token)
 	return uid, ok
 }
 
@@ -116,20 +111,32 @@ func (s *Server) applyThrottle(w http.ResponseWriter, r *http.Request) bool {
 	if !throttled && !cfg.HeadersOnSuccess {
 		return false
 	}
-	reset := time.Unix((win+1)*period, 0).UTC()
-	h := w.Header()
-	h.Set("RateLimit-Name", "throttle_authenticated_api")
-	h.Set("RateLimit-Limit", strconv.Itoa(int(math.Ceil(float64(cfg.Limit)*60/float64(period)))))
-	h.Set("RateLimit-Observed", strconv.Itoa(count))
-	h.Set("RateLimit-Remaining", strconv.Itoa(max(cfg.Limit-count, 0)))
-	h.Set("RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
-	h.Set("RateLimit-ResetTime", reset.Format(http.TimeFormat))
+	perMinute := int(math.Ceil(float64(cfg.Limit) * 60 / float64(period)))
+	setRateLimitHeaders(w.Header(), perMinute, count, max(cfg.Limit-count, 0), time.Unix((win+1)*period, 0))
 	if !throttled {
 		return false
 	}
-	h.Set("Retry-After", strconv.FormatInt(period-now%period, 10))
-	h.Set("Content-Type", "text/plain")
+	w.Header().Set("Retry-After", strconv.FormatInt(period-now%period, 10))
+	writeRetryLater(w)
+	return true
+}
+
+// setRateLimitHeaders sets the RateLimit-* headers of
+// Gitlab::RackAttack.throttled_response_headers for the authenticated API
+// throttle.
+func setRateLimitHeaders(h http.Header, limit, observed, remaining int, reset time.Time) {
+	h.Set("RateLimit-Name", "throttle_authenticated_api")
+	h.Set("RateLimit-Limit", strconv.Itoa(limit))
+	h.Set("RateLimit-Observed", strconv.Itoa(observed))
+	h.Set("RateLimit-Remaining", strconv.Itoa(remaining))
+	h.Set("RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
+	h.Set("RateLimit-ResetTime", reset.UTC().Format(http.TimeFormat))
+}
+
+// writeRetryLater answers 429 as GitLab's Rack::Attack throttle does: plain
+// text (doc/administration/settings/user_and_ip_rate_limits.md).
+func writeRetryLater(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/plain")
 	w.WriteHeader(http.StatusTooManyRequests)
 	_, _ = io.WriteString(w, "Retry later\n")
-	return true
 }

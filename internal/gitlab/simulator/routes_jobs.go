@@ -61,7 +61,7 @@ func (s *Server) routeJob(c *call, idStr string, rest []string) *apiError {
 		if verr != nil {
 			return verr
 		}
-		inputs, ierr := params.inputs("job_inputs")
+		inputs, ierr := params.hash("job_inputs")
 		if ierr != nil {
 			return ierr
 		}

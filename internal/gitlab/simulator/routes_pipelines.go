@@ -104,7 +104,7 @@ func (s *Server) createPipelineAPI(c *call) *apiError {
 	if err := s.checkOverrideRole(c.proj, c.user.ID, vars); err != nil {
 		return err
 	}
-	inputs, err := params.inputs("inputs")
+	inputs, err := params.hash("inputs")
 	if err != nil {
 		return err
 	}

@@ -50,11 +50,17 @@ func (s *Server) memberLevel(pr *project, userID int64) AccessLevel {
 // project (doc/ci/pipelines/settings.md, "Change which users can view your
 // pipelines"). Others get 403.
 func (c *call) needRead() *apiError {
-	if c.level >= Reporter {
-		return nil
-	}
-	if c.proj.PublicPipelines && (c.level >= Guest || c.proj.visibility() != VisibilityPrivate) {
+	if c.proj.readsPipelines(c.level) {
 		return nil
 	}
 	return errForbidden
+}
+
+// readsPipelines is needRead's rule: whether a caller at level on pr has
+// read_pipeline/read_build.
+func (pr *project) readsPipelines(level AccessLevel) bool {
+	if level >= Reporter {
+		return true
+	}
+	return pr.PublicPipelines && (level >= Guest || pr.visibility() != VisibilityPrivate)
 }
