@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -74,6 +75,20 @@ type Tx interface {
 	Fence(epoch int64) error
 	// Notify wakes the listeners of channel once the transaction commits.
 	Notify(channel string) error
+}
+
+// PrefixEnd returns the smallest key greater than every key starting with
+// prefix, or nil when there is none (the prefix is all 0xff bytes): an
+// engine's Scan reads a prefix as the key range [prefix, PrefixEnd).
+func PrefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
 }
 
 // ErrStopScan ends a Tx.Scan early; Scan then returns nil.

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -110,7 +109,7 @@ type kvRow struct{ k, v []byte }
 func (t *pgTx) Scan(bucket, prefix []byte, reverse bool, fn func(k, v []byte) error) error {
 	// Keys are bytea, which PostgreSQL orders bytewise as bbolt does. The
 	// prefix becomes a key range, so the primary key index serves it.
-	return t.scan(bucket, prefix, prefixEnd(prefix), reverse, fn)
+	return t.scan(bucket, prefix, state.PrefixEnd(prefix), reverse, fn)
 }
 
 func (t *pgTx) ScanFrom(bucket, from []byte, fn func(k, v []byte) error) error {
@@ -190,19 +189,6 @@ func nonNil(b []byte) []byte {
 		return []byte{}
 	}
 	return b
-}
-
-// prefixEnd returns the smallest key greater than every key starting with
-// prefix, or nil when there is none.
-func prefixEnd(prefix []byte) []byte {
-	end := bytes.Clone(prefix)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
 }
 
 func (t *pgTx) Count(bucket []byte) (int, error) {
