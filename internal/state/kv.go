@@ -69,7 +69,7 @@ type Tx interface {
 	// Buckets lists the buckets that hold something (bbolt: every declared
 	// bucket), in name order.
 	Buckets() ([][]byte, error)
-	// Fence fails with ErrFenced unless epoch is the leader lease's current
+	// Fence fails with ErrFenced unless epoch is LeaderLease's current
 	// epoch, and keeps it so until the transaction ends. An engine without
 	// leases (bbolt: one process) accepts every epoch.
 	Fence(epoch int64) error
@@ -113,6 +113,10 @@ type Leaser interface {
 	// replica may take it at once (a clean shutdown).
 	ReleaseLease(ctx context.Context, name, holder string, epoch int64) error
 }
+
+// LeaderLease is the lease whose holder polls GitLab and posts
+// notifications, and whose epoch Tx.Fence checks.
+const LeaderLease = "leader"
 
 // LeaseChannel is the Listen channel on which a released lease is
 // announced, so that a waiting replica takes it at once.

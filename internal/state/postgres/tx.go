@@ -16,9 +16,6 @@ import (
 // stays bounded on a large bucket.
 const scanPage = 256
 
-// leaderLease is the lease whose epoch fences writes.
-const leaderLease = "leader"
-
 // querier is a transaction or, for a View's first try, a connection.
 type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
@@ -271,7 +268,7 @@ func (t *pgTx) Fence(epoch int64) error {
 		return err
 	}
 	var cur int64
-	err := t.tx.QueryRow(t.ctx, `SELECT epoch FROM pipebot_lease WHERE name = $1 FOR SHARE`, leaderLease).Scan(&cur)
+	err := t.tx.QueryRow(t.ctx, `SELECT epoch FROM pipebot_lease WHERE name = $1 FOR SHARE`, state.LeaderLease).Scan(&cur)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%w: no lease at epoch %d", state.ErrFenced, epoch)
 	}
