@@ -72,7 +72,7 @@ func (a *app) runWatcher(ctx context.Context) {
 	a.metrics.SetLeader(false)
 	var wg sync.WaitGroup
 	wg.Go(func() { a.relay.Run(ctx) })
-	a.elector.Run(ctx, func(ctx context.Context, _ int64) {
+	a.elector.Run(ctx, func(ctx context.Context) {
 		var term sync.WaitGroup
 		term.Go(func() { a.watcher.Run(ctx) })
 		term.Go(func() { a.digests.Run(ctx) })

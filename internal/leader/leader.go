@@ -9,7 +9,6 @@ package leader
 
 import (
 	"context"
-	"errors"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -106,7 +105,7 @@ type term struct {
 // runs with a context that ends when the lease is lost; Run waits for it
 // to return before campaigning again. When ctx ends, a held lease is
 // released so another replica takes over at once.
-func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, epoch int64)) {
+func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context)) {
 	// The lease row lasts 9/10 of the TTL past each renewal: with a
 	// follower's jitter (at most TTL/20) added, a dead leader's lease passes
 	// on within one TTL of its last renewal.
@@ -205,7 +204,7 @@ func doneOf(t *term) <-chan struct{} {
 }
 
 // startTerm runs lead for epoch until the term ends.
-func (e *Elector) startTerm(ctx context.Context, epoch int64, lead func(context.Context, int64)) *term {
+func (e *Elector) startTerm(ctx context.Context, epoch int64, lead func(context.Context)) *term {
 	tctx, cancel := context.WithCancel(ctx)
 	t := &term{epoch: epoch, cancel: cancel, done: make(chan struct{})}
 	// The lease ran out unrenewed (the database is unreachable, or this
@@ -228,7 +227,7 @@ func (e *Elector) startTerm(ctx context.Context, epoch int64, lead func(context.
 	go func() {
 		defer close(t.done)
 		defer cancel()
-		lead(tctx, epoch)
+		lead(tctx)
 	}()
 	return t
 }
@@ -254,14 +253,4 @@ func (e *Elector) changed(leading bool) {
 	if e.cfg.OnChange != nil {
 		e.cfg.OnChange(leading)
 	}
-}
-
-// ErrNotLeader is state.ErrNotLeader, for callers that import only this
-// package.
-var ErrNotLeader = state.ErrNotLeader
-
-// IsNotLeader reports whether err means that a write or post was refused
-// because this process does not lead (any more).
-func IsNotLeader(err error) bool {
-	return errors.Is(err, state.ErrNotLeader) || errors.Is(err, state.ErrFenced)
 }

@@ -48,7 +48,7 @@ func startReplica(t *testing.T, name string, s *state.Store, ttl time.Duration) 
 	r.cancel = cancel
 	go func() {
 		defer close(r.done)
-		r.elector.Run(ctx, func(ctx context.Context, epoch int64) {
+		r.elector.Run(ctx, func(ctx context.Context) {
 			r.terms.Add(1)
 			<-ctx.Done()
 		})

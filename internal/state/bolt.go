@@ -160,7 +160,7 @@ func (t *boltTx) Scan(bucket, prefix []byte, reverse bool, fn func(k, v []byte) 
 	default:
 		// The last key with the prefix is just before the first key past
 		// every key with it.
-		if end := prefixEnd(prefix); end == nil {
+		if end := PrefixEnd(prefix); end == nil {
 			k, v = c.Last()
 		} else if k, _ = c.Seek(end); k == nil {
 			k, v = c.Last()
@@ -207,19 +207,6 @@ func step(c *bolt.Cursor, reverse bool) ([]byte, []byte) {
 		return c.Prev()
 	}
 	return c.Next()
-}
-
-// prefixEnd returns the smallest key greater than every key starting with
-// prefix, or nil when there is none (the prefix is all 0xff bytes).
-func prefixEnd(prefix []byte) []byte {
-	end := bytes.Clone(prefix)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
 }
 
 func (t *boltTx) Count(bucket []byte) (int, error) {

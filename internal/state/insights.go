@@ -82,13 +82,6 @@ func insightSyncKey(projectID int64, ref, source string) ([]byte, error) {
 	return b.int("project id", projectID).str("ref", "r:"+ref).str("source", "s:"+source).key()
 }
 
-// eachPrefix decodes the records of bucket whose keys start with prefix, in
-// key order (a range read: on PostgreSQL, a WHERE on the key's leading
-// columns).
-func eachPrefix[T any](tx Tx, bucket, prefix []byte, fn func(T) error) error {
-	return scan(tx, bucket, prefix, false, func(_ []byte, v T) error { return fn(v) })
-}
-
 // InsightPipelines returns a project's cached pipelines created at or after
 // since, by id.
 func (s *Store) InsightPipelines(projectID int64, since time.Time) ([]InsightPipeline, error) {
@@ -99,7 +92,7 @@ func (s *Store) InsightPipelines(projectID int64, since time.Time) ([]InsightPip
 	var out []InsightPipeline
 	err = s.db.View(func(tx Tx) error {
 		out = nil
-		return eachPrefix(tx, bucketInsightPipelines, prefix, func(p InsightPipeline) error {
+		return scan(tx, bucketInsightPipelines, prefix, false, func(_ []byte, p InsightPipeline) error {
 			if !p.CreatedAt.Before(since) {
 				out = append(out, p)
 			}

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -68,12 +69,26 @@ type Tx interface {
 	// Buckets lists the buckets that hold something (bbolt: every declared
 	// bucket), in name order.
 	Buckets() ([][]byte, error)
-	// Fence fails with ErrFenced unless epoch is the leader lease's current
+	// Fence fails with ErrFenced unless epoch is LeaderLease's current
 	// epoch, and keeps it so until the transaction ends. An engine without
 	// leases (bbolt: one process) accepts every epoch.
 	Fence(epoch int64) error
 	// Notify wakes the listeners of channel once the transaction commits.
 	Notify(channel string) error
+}
+
+// PrefixEnd returns the smallest key greater than every key starting with
+// prefix, or nil when there is none (the prefix is all 0xff bytes): an
+// engine's Scan reads a prefix as the key range [prefix, PrefixEnd).
+func PrefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
 }
 
 // ErrStopScan ends a Tx.Scan early; Scan then returns nil.
@@ -98,6 +113,10 @@ type Leaser interface {
 	// replica may take it at once (a clean shutdown).
 	ReleaseLease(ctx context.Context, name, holder string, epoch int64) error
 }
+
+// LeaderLease is the lease whose holder polls GitLab and posts
+// notifications, and whose epoch Tx.Fence checks.
+const LeaderLease = "leader"
 
 // LeaseChannel is the Listen channel on which a released lease is
 // announced, so that a waiting replica takes it at once.

@@ -7,10 +7,6 @@ import (
 	"time"
 )
 
-// leaderLease is the lease whose holder polls GitLab and posts
-// notifications, and whose epoch fences their writes.
-const leaderLease = "leader"
-
 // Replicated reports whether several pipebot processes may share this
 // store (its engine keeps leases: PostgreSQL). A bbolt store belongs to one
 // process, which is always the leader.
@@ -27,7 +23,7 @@ func (s *Store) AcquireLeadership(ctx context.Context, holder string, ttl time.D
 	if !ok {
 		return Lease{Holder: holder, Epoch: 1, Held: true, Remaining: ttl}, nil
 	}
-	lease, err := l.AcquireLease(ctx, leaderLease, holder, ttl)
+	lease, err := l.AcquireLease(ctx, LeaderLease, holder, ttl)
 	if err != nil {
 		return Lease{}, fmt.Errorf("acquire leadership: %w", err)
 	}
@@ -41,7 +37,7 @@ func (s *Store) ReleaseLeadership(ctx context.Context, holder string, epoch int6
 	if !ok {
 		return nil
 	}
-	if err := l.ReleaseLease(ctx, leaderLease, holder, epoch); err != nil {
+	if err := l.ReleaseLease(ctx, LeaderLease, holder, epoch); err != nil {
 		return fmt.Errorf("release leadership: %w", err)
 	}
 	return nil

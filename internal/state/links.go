@@ -211,7 +211,8 @@ func (s *Store) PutPendingLogin(p PendingLogin) error {
 	}
 	now := s.nowUTC()
 	err = s.db.Update(func(tx Tx) error {
-		if err := prunePending(tx, now); err != nil {
+		expired := func(p PendingLogin) bool { return !p.ExpiresAt.After(now) }
+		if _, _, err := deleteWhere(tx, bucketPending, nil, 0, expired); err != nil {
 			return err
 		}
 		taken, err := tx.Get(bucketPending, key)
@@ -277,24 +278,4 @@ func (s *Store) PendingLogins() ([]PendingLogin, error) {
 		return nil, fmt.Errorf("list pending logins: %w", err)
 	}
 	return out, nil
-}
-
-// prunePending deletes pending logins that expired before now.
-func prunePending(tx Tx, now time.Time) error {
-	var stale [][]byte
-	err := scan(tx, bucketPending, nil, false, func(k []byte, p PendingLogin) error {
-		if !p.ExpiresAt.After(now) {
-			stale = append(stale, append([]byte(nil), k...))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, k := range stale {
-		if _, err := del(tx, bucketPending, k); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -13,11 +13,55 @@ type onceRecord struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
+// onceMarks are the once-only markers of one delivery's keys in a
+// namespace: every way of marking and checking them goes through it.
+type onceMarks struct {
+	namespace string
+	keys      []string
+	ks        [][]byte
+}
+
+func newOnceMarks(namespace string, keys ...string) (onceMarks, error) {
+	m := onceMarks{namespace: namespace, keys: keys, ks: make([][]byte, len(keys))}
+	for i, k := range keys {
+		var err error
+		if m.ks[i], err = onceKey(namespace, k); err != nil {
+			return onceMarks{}, err
+		}
+	}
+	return m, nil
+}
+
+// marked reports whether any of the markers is unexpired at now.
+func (m onceMarks) marked(tx Tx, now time.Time) (bool, error) {
+	for _, k := range m.ks {
+		var r onceRecord
+		found, err := get(tx, bucketOnce, k, &r)
+		if err != nil {
+			return false, err
+		}
+		if found && now.Before(r.ExpiresAt) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// mark writes every marker, expiring at expires.
+func (m onceMarks) mark(tx Tx, expires time.Time) error {
+	for i, k := range m.ks {
+		if err := put(tx, bucketOnce, k, onceRecord{Namespace: m.namespace, Key: m.keys[i], ExpiresAt: expires}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // MarkOnce records (namespace, key) for ttl and reports whether this is the
 // first mark within that time. Slack retries interactions and GitLab may
 // deliver a webhook twice; callers act only when first is true.
 func (s *Store) MarkOnce(namespace, key string, ttl time.Duration) (first bool, err error) {
-	k, err := onceKey(namespace, key)
+	m, err := newOnceMarks(namespace, key)
 	if err != nil {
 		return false, fmt.Errorf("mark once in %s: %w", namespace, err)
 	}
@@ -26,17 +70,15 @@ func (s *Store) MarkOnce(namespace, key string, ttl time.Duration) (first bool, 
 	}
 	err = s.db.Update(func(tx Tx) error {
 		now := s.nowUTC()
-		var r onceRecord
-		found, err := get(tx, bucketOnce, k, &r)
+		marked, err := m.marked(tx, now)
 		if err != nil {
 			return err
 		}
-		if found && now.Before(r.ExpiresAt) {
-			first = false
+		first = !marked
+		if marked {
 			return nil
 		}
-		first = true
-		return put(tx, bucketOnce, k, onceRecord{Namespace: namespace, Key: key, ExpiresAt: now.Add(ttl)})
+		return m.mark(tx, now.Add(ttl))
 	})
 	if err != nil {
 		return false, fmt.Errorf("mark once in %s: %w", namespace, err)

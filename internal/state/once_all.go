@@ -19,31 +19,18 @@ func (s *Store) MarkOnceAll(namespace string, keys []string, ttl time.Duration) 
 	if ttl <= 0 {
 		return false, fmt.Errorf("mark once in %s: %w", namespace, errors.New("ttl must be positive"))
 	}
-	ks := make([][]byte, len(keys))
-	for i, k := range keys {
-		if ks[i], err = onceKey(namespace, k); err != nil {
-			return false, fmt.Errorf("mark once in %s: %w", namespace, err)
-		}
+	m, err := newOnceMarks(namespace, keys...)
+	if err != nil {
+		return false, fmt.Errorf("mark once in %s: %w", namespace, err)
 	}
 	err = s.db.Update(func(tx Tx) error {
 		now := s.nowUTC()
-		first = true
-		for _, k := range ks {
-			var r onceRecord
-			found, err := get(tx, bucketOnce, k, &r)
-			if err != nil {
-				return err
-			}
-			if found && now.Before(r.ExpiresAt) {
-				first = false
-			}
+		marked, err := m.marked(tx, now)
+		if err != nil {
+			return err
 		}
-		for i, k := range ks {
-			if err := put(tx, bucketOnce, k, onceRecord{Namespace: namespace, Key: keys[i], ExpiresAt: now.Add(ttl)}); err != nil {
-				return err
-			}
-		}
-		return nil
+		first = !marked
+		return m.mark(tx, now.Add(ttl))
 	})
 	if err != nil {
 		return false, fmt.Errorf("mark once in %s: %w", namespace, err)

@@ -8,19 +8,15 @@ import (
 // marker, without marking it: for callers that mark only once the work is
 // done (a webhook delivery is marked after it was processed).
 func (s *Store) OnceMarked(namespace, key string) (bool, error) {
-	k, err := onceKey(namespace, key)
+	m, err := newOnceMarks(namespace, key)
 	if err != nil {
 		return false, fmt.Errorf("check once in %s: %w", namespace, err)
 	}
 	marked := false
 	err = s.db.View(func(tx Tx) error {
-		var r onceRecord
-		found, err := get(tx, bucketOnce, k, &r)
-		if err != nil {
-			return err
-		}
-		marked = found && s.nowUTC().Before(r.ExpiresAt)
-		return nil
+		var err error
+		marked, err = m.marked(tx, s.nowUTC())
+		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("check once in %s: %w", namespace, err)

@@ -80,11 +80,9 @@ func (s *Store) Enqueue(kind string, payload []byte, namespace string, keys []st
 	if kind == "" {
 		return "", false, errors.New("enqueue: kind is empty")
 	}
-	onceKeys := make([][]byte, len(keys))
-	for i, k := range keys {
-		if onceKeys[i], err = onceKey(namespace, k); err != nil {
-			return "", false, fmt.Errorf("enqueue %s: %w", kind, err)
-		}
+	m, err := newOnceMarks(namespace, keys...)
+	if err != nil {
+		return "", false, fmt.Errorf("enqueue %s: %w", kind, err)
 	}
 	if len(keys) > 0 && ttl <= 0 {
 		return "", false, fmt.Errorf("enqueue %s: ttl must be positive", kind)
@@ -92,20 +90,12 @@ func (s *Store) Enqueue(kind string, payload []byte, namespace string, keys []st
 	err = s.db.Update(func(tx Tx) error {
 		id, queued = "", false
 		now := s.nowUTC()
-		for _, k := range onceKeys {
-			var r onceRecord
-			found, err := get(tx, bucketOnce, k, &r)
-			if err != nil {
-				return err
-			}
-			if found && now.Before(r.ExpiresAt) {
-				return nil
-			}
+		marked, err := m.marked(tx, now)
+		if err != nil || marked {
+			return err
 		}
-		for i, k := range onceKeys {
-			if err := put(tx, bucketOnce, k, onceRecord{Namespace: namespace, Key: keys[i], ExpiresAt: now.Add(ttl)}); err != nil {
-				return err
-			}
+		if err := m.mark(tx, now.Add(ttl)); err != nil {
+			return err
 		}
 		key := queueKey(now)
 		id, queued = hex.EncodeToString(key), true

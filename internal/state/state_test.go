@@ -7,51 +7,31 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// fakeClock is an injectable clock that tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// The tests of this file see the package's insides (buckets, migrations);
+// what every engine must do is in storetest, which cannot be imported here
+// (it imports state). None of them depends on the clock.
 
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func openAt(t *testing.T, path string, clock *fakeClock) *Store {
+func openAt(t *testing.T, path string) *Store {
 	t.Helper()
-	s, err := Open(path, Options{Now: clock.Now})
+	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	return s
 }
 
-func openTemp(t *testing.T) (*Store, *fakeClock, string) {
+func openTemp(t *testing.T) (*Store, string) {
 	t.Helper()
-	clock := newClock()
 	path := filepath.Join(t.TempDir(), "pipebot.db")
-	s := openAt(t, path, clock)
+	s := openAt(t, path)
 	t.Cleanup(func() { _ = s.Close() })
-	return s, clock, path
+	return s, path
 }
 
 func sampleWatch(channel string, projectID, pipelineID int64) Watch {
@@ -68,7 +48,7 @@ func sampleWatch(channel string, projectID, pipelineID int64) Watch {
 }
 
 func TestOpenCreatesSchemaV1WithEveryBucket(t *testing.T) {
-	s, _, _ := openTemp(t)
+	s, _ := openTemp(t)
 	v, err := s.SchemaVersion()
 	if err != nil || v != len(migrations) {
 		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, len(migrations))
@@ -133,7 +113,7 @@ func TestKeyHelpersKeepDistinctRecordsApart(t *testing.T) {
 }
 
 func TestSecondOpenOfLockedFileFails(t *testing.T) {
-	_, _, path := openTemp(t)
+	_, path := openTemp(t)
 	start := time.Now()
 	s2, err := Open(path, Options{})
 	elapsed := time.Since(start)
@@ -187,13 +167,12 @@ func fileState(t *testing.T, path string, bucket []byte) (version int, hasBucket
 }
 
 func TestOpenRefusesNewerSchema(t *testing.T) {
-	clock := newClock()
 	path := filepath.Join(t.TempDir(), "pipebot.db")
-	if err := openAt(t, path, clock).Close(); err != nil {
+	if err := openAt(t, path).Close(); err != nil {
 		t.Fatal(err)
 	}
 	setVersion(t, path, len(migrations)+1)
-	s, err := Open(path, Options{Now: clock.Now})
+	s, err := Open(path, Options{})
 	if err == nil {
 		_ = s.Close()
 		t.Fatal("Open of a newer schema succeeded")
@@ -255,14 +234,13 @@ func TestMigrations(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := newClock()
 			path := filepath.Join(t.TempDir(), "pipebot.db")
 			withMigrations(t, []migration{v1})
-			if err := openAt(t, path, clock).Close(); err != nil {
+			if err := openAt(t, path).Close(); err != nil {
 				t.Fatal(err)
 			}
 			withMigrations(t, tt.ms)
-			s, err := Open(path, Options{Now: clock.Now})
+			s, err := Open(path, Options{})
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("Open: %v", err)

@@ -152,16 +152,9 @@ func (s *Store) Ping() error {
 
 // SchemaVersion returns the schema version recorded in the database.
 func (s *Store) SchemaVersion() (int, error) {
-	var v int
-	err := s.db.View(func(tx Tx) error {
-		var err error
-		v, err = readVersion(tx)
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("read schema version: %w", err)
-	}
-	return v, nil
+	ctx, cancel := s.db.ctx()
+	defer cancel()
+	return SchemaVersionOf(ctx, s.db.engine)
 }
 
 // nowUTC returns the store clock in UTC. UTC also strips the monotonic

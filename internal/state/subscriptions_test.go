@@ -6,11 +6,10 @@ import (
 )
 
 func TestV1DatabaseMigratesToSubscriptionsKeepingWatches(t *testing.T) {
-	clock := newClock()
 	path := filepath.Join(t.TempDir(), "pipebot.db")
 	full := migrations
 	withMigrations(t, migrations[:1])
-	s := openAt(t, path, clock)
+	s := openAt(t, path)
 	w := sampleWatch("C1", 7, 42)
 	if err := s.PutWatch(w); err != nil {
 		t.Fatal(err)
@@ -19,7 +18,7 @@ func TestV1DatabaseMigratesToSubscriptionsKeepingWatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	migrations = full
-	s = openAt(t, path, clock)
+	s = openAt(t, path)
 	defer s.Close()
 	if _, found, err := s.Watch(w.Key()); err != nil || !found {
 		t.Fatalf("watch lost in migration: %v %v", found, err)

@@ -209,8 +209,9 @@ func (e *Engine) Exclusive(ctx context.Context, fn func(state.Tx) error) error {
 // is not 0), again after a serialization failure, a deadlock, or a
 // connection that failed before the commit was sent.
 func (e *Engine) run(ctx context.Context, opts pgx.TxOptions, lock int64, fn func(state.Tx) error) error {
+	onTx := func(tx pgx.Tx) error { return fn(&pgTx{ctx: ctx, tx: tx}) }
 	for attempt := 1; ; attempt++ {
-		committing, err := e.once(ctx, opts, lock, fn)
+		committing, err := e.once(ctx, opts, lock, onTx)
 		if err == nil {
 			return nil
 		}
@@ -229,9 +230,10 @@ func (e *Engine) run(ctx context.Context, opts pgx.TxOptions, lock int64, fn fun
 	}
 }
 
-// once runs fn in one transaction; committing tells whether the error came
-// from the COMMIT (when it may have happened).
-func (e *Engine) once(ctx context.Context, opts pgx.TxOptions, lock int64, fn func(state.Tx) error) (committing bool, err error) {
+// once runs fn in one transaction with opts (under the advisory lock when
+// lock is not 0); committing tells whether the error came from the COMMIT
+// (when it may have happened).
+func (e *Engine) once(ctx context.Context, opts pgx.TxOptions, lock int64, fn func(pgx.Tx) error) (committing bool, err error) {
 	tx, err := e.pool.BeginTx(ctx, opts)
 	if err != nil {
 		return false, dbErr(err)
@@ -242,7 +244,7 @@ func (e *Engine) once(ctx context.Context, opts pgx.TxOptions, lock int64, fn fu
 			return false, dbErr(err)
 		}
 	}
-	if err := fn(&pgTx{ctx: ctx, tx: tx}); err != nil {
+	if err := fn(tx); err != nil {
 		return false, err
 	}
 	if err := tx.Commit(ctx); err != nil {

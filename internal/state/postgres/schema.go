@@ -81,23 +81,7 @@ func (e *Engine) migrate(ctx context.Context) error {
 // lock, again when the connection failed before the commit.
 func (e *Engine) exclusiveSQL(ctx context.Context, fn func(pgx.Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		committing, err := func() (bool, error) {
-			tx, err := e.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
-			if err != nil {
-				return false, dbErr(err)
-			}
-			defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrateLock); err != nil {
-				return false, dbErr(err)
-			}
-			if err := fn(tx); err != nil {
-				return false, err
-			}
-			if err := tx.Commit(ctx); err != nil {
-				return true, dbErr(err)
-			}
-			return false, nil
-		}()
+		committing, err := e.once(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, migrateLock, fn)
 		if err == nil || attempt >= 5 || ctx.Err() != nil || !retryable(err, committing) {
 			return e.wrap(err)
 		}

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,9 +15,6 @@ import (
 // then calls fn for each row, so fn may use the transaction, and memory
 // stays bounded on a large bucket.
 const scanPage = 256
-
-// leaderLease is the lease whose epoch fences writes.
-const leaderLease = "leader"
 
 // querier is a transaction or, for a View's first try, a connection.
 type querier interface {
@@ -110,7 +106,7 @@ type kvRow struct{ k, v []byte }
 func (t *pgTx) Scan(bucket, prefix []byte, reverse bool, fn func(k, v []byte) error) error {
 	// Keys are bytea, which PostgreSQL orders bytewise as bbolt does. The
 	// prefix becomes a key range, so the primary key index serves it.
-	return t.scan(bucket, prefix, prefixEnd(prefix), reverse, fn)
+	return t.scan(bucket, prefix, state.PrefixEnd(prefix), reverse, fn)
 }
 
 func (t *pgTx) ScanFrom(bucket, from []byte, fn func(k, v []byte) error) error {
@@ -190,19 +186,6 @@ func nonNil(b []byte) []byte {
 		return []byte{}
 	}
 	return b
-}
-
-// prefixEnd returns the smallest key greater than every key starting with
-// prefix, or nil when there is none.
-func prefixEnd(prefix []byte) []byte {
-	end := bytes.Clone(prefix)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
 }
 
 func (t *pgTx) Count(bucket []byte) (int, error) {
@@ -285,7 +268,7 @@ func (t *pgTx) Fence(epoch int64) error {
 		return err
 	}
 	var cur int64
-	err := t.tx.QueryRow(t.ctx, `SELECT epoch FROM pipebot_lease WHERE name = $1 FOR SHARE`, leaderLease).Scan(&cur)
+	err := t.tx.QueryRow(t.ctx, `SELECT epoch FROM pipebot_lease WHERE name = $1 FOR SHARE`, state.LeaderLease).Scan(&cur)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%w: no lease at epoch %d", state.ErrFenced, epoch)
 	}
