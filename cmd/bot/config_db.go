@@ -20,6 +20,13 @@ func (l *loader) databaseURL(name string) string {
 	if l.err != nil || v == "" {
 		return ""
 	}
+	return l.checkDatabaseURL(name, v)
+}
+
+// checkDatabaseURL returns v when it is a postgres:// URL with a host or a
+// key=value connection string, else fails naming where it came from (a
+// variable or migrate's --to) without showing the value.
+func (l *loader) checkDatabaseURL(name, v string) string {
 	if !strings.Contains(v, "://") {
 		if !strings.Contains(v, "=") {
 			l.fail("%s: not a postgres:// URL nor a key=value connection string (value not shown)", name)

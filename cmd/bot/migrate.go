@@ -41,15 +41,7 @@ func migrate(ctx context.Context, args []string, stdout io.Writer) error {
 			l.fail("migrate: --to postgres://… is required (or set PIPEBOT_DATABASE_URL)")
 		}
 	} else {
-		// The same checks as the variable, naming the flag.
-		check := loader{getenv: func(name string) string {
-			if name == "--to" {
-				return to
-			}
-			return ""
-		}, readFile: os.ReadFile}
-		to = check.databaseURL("--to")
-		l.err = check.err
+		to = l.checkDatabaseURL("--to", to) // the variable's checks, naming the flag
 	}
 	if l.err != nil {
 		return l.err
