@@ -30,18 +30,9 @@ type wireActivity struct {
 	LastActivityAt    *time.Time `json:"last_activity_at"`
 }
 
-type groupActivityQuery struct {
-	IncludeSubgroups bool   `url:"include_subgroups"`
-	Archived         bool   `url:"archived"`
-	Simple           bool   `url:"simple"`
-	OrderBy          string `url:"order_by"`
-	Sort             string `url:"sort"`
-	PerPage          int    `url:"per_page,omitempty"`
-	Page             int    `url:"page,omitempty"`
-}
-
-// GroupActivity lists a group's unarchived projects (its subgroups' too
-// with subgroups), most recently active first (GET /groups/:id/projects
+// GroupActivity lists a group's own unarchived projects (its subgroups' too
+// with subgroups; not those shared into it, as GroupProjects), most
+// recently active first (GET /groups/:id/projects
 // ?order_by=last_activity_at&sort=desc), following pages only while they
 // reach back to since: a page whose last project is older than since is the
 // last one read. A zero since reads every page (up to 5,000 projects).
@@ -52,7 +43,7 @@ func (c *Client) GroupActivity(ctx context.Context, group string, subgroups bool
 	}
 	var out []ProjectActivity
 	err = eachPage(ctx, c, "groups/"+gp+"/projects", func(page int) any {
-		return &groupActivityQuery{IncludeSubgroups: subgroups, Simple: true, OrderBy: "last_activity_at", Sort: "desc", PerPage: maxPerPage, Page: page}
+		return &groupProjectsQuery{IncludeSubgroups: subgroups, Simple: true, OrderBy: "last_activity_at", Sort: "desc", PerPage: maxPerPage, Page: page}
 	}, func(batch []wireActivity, _ *gl.Response) bool {
 		older := false
 		for _, w := range batch {

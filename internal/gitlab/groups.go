@@ -34,13 +34,18 @@ func (c *Client) Group(ctx context.Context, group string) (Group, error) {
 	return Group{ID: w.ID, Path: w.FullPath, Name: w.Name, WebURL: w.WebURL}, nil
 }
 
+// groupProjectsQuery lists a group's own unarchived projects
+// (with_shared=false: GitLab's default also lists projects shared into it),
+// for discovery (GroupProjects) and activity (GroupActivity).
 type groupProjectsQuery struct {
-	IncludeSubgroups bool `url:"include_subgroups"`
-	WithShared       bool `url:"with_shared"`
-	Archived         bool `url:"archived"`
-	Simple           bool `url:"simple"`
-	PerPage          int  `url:"per_page,omitempty"`
-	Page             int  `url:"page,omitempty"`
+	IncludeSubgroups bool   `url:"include_subgroups"`
+	WithShared       bool   `url:"with_shared"`
+	Archived         bool   `url:"archived"`
+	Simple           bool   `url:"simple"`
+	OrderBy          string `url:"order_by,omitempty"`
+	Sort             string `url:"sort,omitempty"`
+	PerPage          int    `url:"per_page,omitempty"`
+	Page             int    `url:"page,omitempty"`
 }
 
 // maxGroupProjects bounds group discovery.
