@@ -145,10 +145,6 @@ func personNotFound(err error, a identity.Actor) error {
 	if !a.Person() {
 		return err
 	}
-	var nf *notFoundError
-	if errors.As(err, &nf) {
-		return userErrorf("I can't find %s (or you, @%s, can't see it in GitLab).", nf.what, notify.Escape(a.Username))
-	}
 	var ue *UserError
 	if errors.As(err, &ue) {
 		you := "your GitLab user @" + notify.Escape(a.Username)

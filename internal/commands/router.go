@@ -362,8 +362,7 @@ func (r *Router) observe(name, result string) {
 
 func resultOf(err error) string {
 	var ue *UserError
-	var nf *notFoundError
-	if errors.As(err, &ue) || errors.As(err, &nf) {
+	if errors.As(err, &ue) {
 		return "user_error"
 	}
 	if gitlab.UserMessage(err) != "" {
