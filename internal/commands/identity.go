@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 
 	"github.com/pipebot/pipebot/internal/gitlab"
@@ -103,6 +104,17 @@ func (r *Router) identityReply(ctx context.Context, req slackapp.Request, err er
 		return errorReply(refused.Msg, nil), true
 	}
 	return Reply{}, false
+}
+
+// refuseIdentity is identityReply for a dispatched command, whose refusal
+// is also counted and audited.
+func (r *Router) refuseIdentity(ctx context.Context, log zerolog.Logger, call *Call, err error) (Reply, bool) {
+	reply, ok := r.identityReply(ctx, call.Req, err)
+	if ok {
+		r.observe(call.Cmd.Name, "no_identity")
+		r.audit(log, call, identityRefusal(err))
+	}
+	return reply, ok
 }
 
 // connectReply is the private "Connect GitLab" answer: a button whose URL
