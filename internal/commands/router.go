@@ -112,8 +112,8 @@ type Deps struct {
 	// Identities resolves who acts in GitLab for each user's command
 	// (PIPEBOT_IDENTITY, identity.go); nil is pipebot's token for everyone.
 	Identities identities
-	// Identity overrides what the App Home says about a user's GitLab
-	// identity (tests); nil asks Identities (apphome_identity.go).
+	// Identity overrides what the App Home and whoami say about a user's
+	// GitLab identity (tests); nil asks Identities (apphome_identity.go).
 	Identity IdentityFunc
 	// HomeCoalesce is the least time between two publishes of one user's
 	// App Home caused by pipeline changes; 0 is DefaultHomeCoalesce.
