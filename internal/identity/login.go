@@ -289,11 +289,7 @@ func (s *Service) saveLink(ctx context.Context, team, user string, u gitlab.User
 				prev = string(old)
 			}
 		}
-		var err error
-		if l.AccessToken, err = sl.Seal([]byte(tok.AccessToken), accessAAD(team, user)); err != nil {
-			return state.Keep, err
-		}
-		if l.RefreshToken, err = sl.Seal([]byte(tok.RefreshToken), refreshAAD(team, user)); err != nil {
+		if err := sl.sealTokens(l, team, user, []byte(tok.AccessToken), []byte(tok.RefreshToken)); err != nil {
 			return state.Keep, err
 		}
 		l.GitLabUserID, l.GitLabUsername, l.Expiry = u.ID, u.Username, tok.Expiry.UTC()
