@@ -140,15 +140,6 @@ func slackName(req slackapp.Request) string {
 	return req.UserID
 }
 
-// whoActs names the GitLab identity a person acts as, for sentences.
-func whoActs(a identity.Actor) string {
-	switch a.Kind {
-	case identity.KindLinked, identity.KindSudo:
-		return "you (@" + notify.Escape(a.Username) + ")"
-	}
-	return "pipebot's GitLab token"
-}
-
 // personNotFound rewords, for a person acting as themselves, what the
 // handlers say about pipebot's own GitLab user: GitLab answered about the
 // person (a 404 for a private project they cannot see, even when
