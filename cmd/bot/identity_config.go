@@ -93,20 +93,13 @@ func (c Config) checkIdentity() error {
 }
 
 func (c Config) identityString() string {
-	key := "unset"
-	if c.SecretKey != nil {
-		key = "set"
-	}
-	prev := "unset"
-	if c.SecretKeyPrevious != nil {
-		prev = "set"
-	}
 	mode := c.Identity
 	if mode == "" {
 		mode = string(identity.ModeBot)
 	}
 	return fmt.Sprintf("identity=%s public_url=%s gitlab_oauth_client_id=%s gitlab_oauth_client_secret=%s secret_key=%s secret_key_previous=%s",
-		mode, c.PublicURL, setOrUnset(c.OAuthClientID), setOrUnset(c.OAuthClientSecret), key, prev)
+		mode, c.PublicURL, setOrUnset(c.OAuthClientID), setOrUnset(c.OAuthClientSecret),
+		setOrUnset(string(c.SecretKey)), setOrUnset(string(c.SecretKeyPrevious)))
 }
 
 // errKeyMismatch formats identity's refusal of PIPEBOT_SECRET_KEY.

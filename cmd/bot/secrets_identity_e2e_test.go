@@ -59,10 +59,8 @@ var stateInURL = regexp.MustCompile(`state=([A-Za-z0-9_-]+)`)
 func TestLeakScanOAuthSecretsReachNoLogSlackDatabaseOrURL(t *testing.T) {
 	logs := &lockedBuffer{}
 	e := newIdentityE2E(t, "linked", logs)
-	var buttons []string
 	e.cmd(idSlackAlice, "pipelines team/web") // the Connect button
 	login := e.loginURL(idSlackAlice)
-	buttons = append(buttons, login)
 	e.loginWithHTTP(login, "alice")
 	mustContain(t, "linked", e.cmd(idSlackAlice, "run team/web dev"), "Started pipeline")
 	e.sim.ExpireOAuthTokens(idAlice) // the next command refreshes

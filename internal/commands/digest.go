@@ -178,13 +178,18 @@ func (r *Router) describeDigest(d state.Digest) string {
 	case next.IsZero():
 		s += " · never runs"
 	default:
-		loc := time.UTC
-		if l, err := time.LoadLocation(d.Location); err == nil {
-			loc = l
-		}
-		s += " · next " + next.In(loc).Format(digestTimeLayout)
+		s += " · next " + next.In(digestZone(d)).Format(digestTimeLayout)
 	}
 	return s
+}
+
+// digestZone is the zone digest d's times are shown and built in: its
+// stored zone, UTC when that no longer loads.
+func digestZone(d state.Digest) *time.Location {
+	if loc, err := time.LoadLocation(d.Location); err == nil {
+		return loc
+	}
+	return time.UTC
 }
 
 // digestSlack is where digests are posted: Deps.DigestSlack (the leader's
@@ -242,11 +247,7 @@ func (r *Router) PostDigest(ctx context.Context, d state.Digest, slot time.Time)
 			return nil
 		}
 	}
-	loc, err := time.LoadLocation(d.Location)
-	if err != nil {
-		loc = time.UTC
-	}
-	q := insights.Query{Project: d.Project, Ref: d.Ref, Days: d.Days, Now: slot, Loc: loc}
+	q := insights.Query{Project: d.Project, Ref: d.Ref, Days: d.Days, Now: slot, Loc: digestZone(d)}
 	if q.Days == 0 {
 		q.Days = insights.DefaultDigestDays
 	}
@@ -283,13 +284,9 @@ func (r *Router) DigestGivenUp(ctx context.Context, d state.Digest, slot time.Ti
 	if why == "" {
 		why = "something went wrong"
 	}
-	loc, err := time.LoadLocation(d.Location)
-	if err != nil {
-		loc = time.UTC
-	}
 	r.log.Warn().Err(cause).Str("ref", ref).Int64("digest", d.ID).Msg("digest given up")
-	_, err = poster.Post(ctx, d.Channel, TextReply(":warning: CI digest #%d for `%s` (%s) could not be posted: %s (ref `%s`)",
-		d.ID, notify.Code(d.Project), slot.In(loc).Format(digestTimeLayout), strings.TrimSuffix(why, "."), ref).Message)
+	_, err := poster.Post(ctx, d.Channel, TextReply(":warning: CI digest #%d for `%s` (%s) could not be posted: %s (ref `%s`)",
+		d.ID, notify.Code(d.Project), slot.In(digestZone(d)).Format(digestTimeLayout), strings.TrimSuffix(why, "."), ref).Message)
 	if err != nil {
 		return fmt.Errorf("tell %s digest %d was given up: %w", d.Channel, d.ID, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 
 	"github.com/pipebot/pipebot/internal/gitlab"
@@ -105,6 +106,17 @@ func (r *Router) identityReply(ctx context.Context, req slackapp.Request, err er
 	return Reply{}, false
 }
 
+// refuseIdentity is identityReply for a dispatched command, whose refusal
+// is also counted and audited.
+func (r *Router) refuseIdentity(ctx context.Context, log zerolog.Logger, call *Call, err error) (Reply, bool) {
+	reply, ok := r.identityReply(ctx, call.Req, err)
+	if ok {
+		r.observe(call.Cmd.Name, "no_identity")
+		r.audit(log, call, identityRefusal(err))
+	}
+	return reply, ok
+}
+
 // connectReply is the private "Connect GitLab" answer: a button whose URL
 // starts a login bound to this user.
 func (r *Router) connectReply(ctx context.Context, req slackapp.Request, lead string) Reply {
@@ -128,15 +140,6 @@ func slackName(req slackapp.Request) string {
 	return req.UserID
 }
 
-// whoActs names the GitLab identity a person acts as, for sentences.
-func whoActs(a identity.Actor) string {
-	switch a.Kind {
-	case identity.KindLinked, identity.KindSudo:
-		return "you (@" + notify.Escape(a.Username) + ")"
-	}
-	return "pipebot's GitLab token"
-}
-
 // personNotFound rewords, for a person acting as themselves, what the
 // handlers say about pipebot's own GitLab user: GitLab answered about the
 // person (a 404 for a private project they cannot see, even when
@@ -144,10 +147,6 @@ func whoActs(a identity.Actor) string {
 func personNotFound(err error, a identity.Actor) error {
 	if !a.Person() {
 		return err
-	}
-	var nf *notFoundError
-	if errors.As(err, &nf) {
-		return userErrorf("I can't find %s (or you, @%s, can't see it in GitLab).", nf.what, notify.Escape(a.Username))
 	}
 	var ue *UserError
 	if errors.As(err, &ue) {

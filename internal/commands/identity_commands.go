@@ -2,8 +2,8 @@ package commands
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/slack-go/slack"
 
@@ -79,38 +79,31 @@ func (r *Router) whoami(ctx context.Context, c *Call) (Reply, error) {
 		fmt.Sprintf("*Slack:* <@%s>", c.Req.UserID),
 		fmt.Sprintf("*pipebot role:* %s", c.Role),
 	}
+	// What the App Home says: one reading of who acts for the user.
+	id, err := r.identityOf(ctx, c.Req.TeamID, c.Req.UserID)
+	if err != nil && r.mode() != identity.ModeBot {
+		return Reply{}, fmt.Errorf("whoami: %w", err)
+	}
 	var btn *slack.ButtonBlockElement
-	switch r.mode() {
-	case identity.ModeBot:
+	switch id.Kind {
+	case IdentityBot:
+		// Without the name of pipebot's GitLab user when GET /user failed.
 		who := "pipebot's token"
-		if n := r.botName(ctx, c.Req.UserID); n != "" {
-			who += " (@" + notify.Escape(n) + ")"
+		if id.Username != "" {
+			who += " (@" + notify.Escape(id.Username) + ")"
 		}
 		lines = append(lines, "*GitLab:* you act as "+who+" (identity mode `bot`)")
-	default:
-		a, _, err := r.actorOf(ctx, c.Req)
-		var refused *identity.RefusedError
-		switch {
-		case err == nil && a.Kind == identity.KindLinked:
-			lines = append(lines, fmt.Sprintf("*GitLab:* linked @%s: your commands run as you", notify.Escape(a.Username)))
-		case err == nil && a.Kind == identity.KindSudo:
-			lines = append(lines, fmt.Sprintf("*GitLab:* sudo @%s: pipebot acts as you (found by your Slack email)", notify.Escape(a.Username)))
-		case errors.Is(err, identity.ErrNotLinked), errors.Is(err, identity.ErrLinkRevoked):
-			lines = append(lines, "*GitLab:* not linked: connect your account to run commands (`/ci login`)")
-			btn = notify.Button("identity_login", "Connect GitLab", "login")
-		case errors.As(err, &refused):
-			lines = append(lines, "*GitLab:* no one: "+refused.Msg)
-		case err != nil:
-			return Reply{}, fmt.Errorf("whoami: %w", err)
-		}
+	case IdentityLinked:
+		lines = append(lines, fmt.Sprintf("*GitLab:* linked @%s: your commands run as you", notify.Escape(id.Username)))
+	case IdentitySudo:
+		lines = append(lines, fmt.Sprintf("*GitLab:* sudo @%s: pipebot acts as you (found by your Slack email)", notify.Escape(id.Username)))
+	case IdentityNotLinked:
+		lines = append(lines, "*GitLab:* not linked: connect your account to run commands (`/ci login`)")
+		btn = notify.Button("identity_login", "Connect GitLab", "login")
+	case IdentityRefused:
+		lines = append(lines, "*GitLab:* no one: "+id.Reason)
 	}
-	text := ""
-	for i, l := range lines {
-		if i > 0 {
-			text += "\n"
-		}
-		text += l
-	}
+	text := strings.Join(lines, "\n")
 	sec := notify.Section(text)
 	if btn != nil {
 		sec.Accessory = slack.NewAccessory(btn)

@@ -171,26 +171,14 @@ func (r *Router) pipelineShow(ctx context.Context, c *Call) (Reply, error) {
 	return Reply{Message: msg}, nil
 }
 
-// notFound turns GitLab's 404 into a sentence naming what was missing.
+// notFound turns GitLab's 404 into a sentence naming what was missing;
+// the router words it for a person acting as themselves (personNotFound).
 func notFound(err error, format string, args ...any) error {
 	if errors.Is(err, gitlab.ErrNotFound) {
-		return &notFoundError{what: fmt.Sprintf(format, args...), err: err}
+		return &UserError{Msg: "I can't find " + fmt.Sprintf(format, args...) + " (or pipebot's GitLab token can't see it)."}
 	}
 	return err
 }
-
-// notFoundError is GitLab's 404 for something named; the router words it
-// for whoever acted (identity.go).
-type notFoundError struct {
-	what string
-	err  error
-}
-
-func (e *notFoundError) Error() string {
-	return "I can't find " + e.what + " (or pipebot's GitLab token can't see it)."
-}
-
-func (e *notFoundError) Unwrap() error { return e.err }
 
 func (r *Router) project(ctx context.Context, gl pipelineAPI, path string) (gitlab.Project, error) {
 	p, err := gl.Project(ctx, path)

@@ -20,10 +20,6 @@ func userMessage(err error) string {
 	if errors.As(err, &ue) {
 		return ue.Msg
 	}
-	var nf *notFoundError
-	if errors.As(err, &nf) {
-		return nf.Error()
-	}
 	if m := refusalMessage(err); m != "" {
 		return m
 	}
@@ -44,13 +40,9 @@ func userMessage(err error) string {
 // sentence with a reference that the log line carries too.
 func (r *Router) renderError(log zerolog.Logger, ref string, cmd *Command, call *Call, err error) Reply {
 	var ue *UserError
-	var nf *notFoundError
 	msg := userMessage(err)
 	if errors.As(err, &ue) {
 		return errorReply(ue.Msg, ue.Usage)
-	}
-	if errors.As(err, &nf) {
-		return errorReply(nf.Error(), nil)
 	}
 	if msg != "" {
 		log.Warn().Err(err).Msg("gitlab refused")

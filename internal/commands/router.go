@@ -112,8 +112,8 @@ type Deps struct {
 	// Identities resolves who acts in GitLab for each user's command
 	// (PIPEBOT_IDENTITY, identity.go); nil is pipebot's token for everyone.
 	Identities identities
-	// Identity overrides what the App Home says about a user's GitLab
-	// identity (tests); nil asks Identities (apphome_identity.go).
+	// Identity overrides what the App Home and whoami say about a user's
+	// GitLab identity (tests); nil asks Identities (apphome_identity.go).
 	Identity IdentityFunc
 	// HomeCoalesce is the least time between two publishes of one user's
 	// App Home caused by pipeline changes; 0 is DefaultHomeCoalesce.
@@ -306,9 +306,7 @@ func (r *Router) dispatch(ctx context.Context, req slackapp.Request, edit func(*
 	}
 	if err := r.bindIdentity(ctx, call); err != nil {
 		// Nothing runs without a GitLab identity: no GitLab call is made.
-		if reply, ok := r.identityReply(ctx, req, err); ok {
-			r.observe(cmd.Name, "no_identity")
-			r.audit(log, call, identityRefusal(err))
+		if reply, ok := r.refuseIdentity(ctx, log, call, err); ok {
 			return reply
 		}
 		return r.renderError(log, ref, cmd, call, err)
@@ -325,10 +323,8 @@ func (r *Router) dispatch(ctx context.Context, req slackapp.Request, edit func(*
 	log.Info().Str("kind", req.Kind.String()).Str("project", call.Project).Dur("took", time.Since(start)).
 		Bool("ok", err == nil).Msg("command")
 	if err != nil {
-		if reply, ok := r.identityReply(ctx, req, err); ok {
+		if reply, ok := r.refuseIdentity(ctx, log, call, err); ok {
 			// The link failed while the command ran (GitLab refused it).
-			r.observe(cmd.Name, "no_identity")
-			r.audit(log, call, identityRefusal(err))
 			return reply
 		}
 		err = personUnauthorized(personNotFound(r.explainRefusal(ctx, call, err), call.Actor), call.Actor)
@@ -362,8 +358,7 @@ func (r *Router) observe(name, result string) {
 
 func resultOf(err error) string {
 	var ue *UserError
-	var nf *notFoundError
-	if errors.As(err, &ue) || errors.As(err, &nf) {
+	if errors.As(err, &ue) {
 		return "user_error"
 	}
 	if gitlab.UserMessage(err) != "" {

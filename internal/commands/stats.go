@@ -166,7 +166,8 @@ func (r *Router) uploadChart(ctx context.Context, where statsPlace, rep insights
 	var saved string
 	if r.deps.ChartDir != "" {
 		name := filepath.Join(r.deps.ChartDir, fmt.Sprintf("ci-stats-%s-%dd-%s.png", safeName(rep.Query.Project), rep.Query.Days, rep.Query.Now.UTC().Format("20060102-150405")))
-		if err := os.MkdirAll(r.deps.ChartDir, 0o755); err == nil {
+		err := os.MkdirAll(r.deps.ChartDir, 0o755)
+		if err == nil {
 			err = os.WriteFile(name, png, 0o644)
 		}
 		if err != nil {

@@ -225,3 +225,21 @@ func TestStatsChartDirKeepsTheChartAndSaysWhere(t *testing.T) {
 		t.Error("the saved chart is not a PNG")
 	}
 }
+
+func TestStatsChartDirThatCannotBeWrittenIsNotSaidToHoldTheChart(t *testing.T) {
+	h := newHarness(t)
+	withInsights(t, h, 20)
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.router.deps.ChartDir = filepath.Join(file, "charts") // under a file: no directory can be made
+	h.do(viewer, "stats group/shop")
+	msgs := channelMessages(h, "")
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	if strings.Contains(string(msgs[0].Blocks), "Chart saved to") {
+		t.Errorf("the report says a chart was saved where none could be: %s", msgs[0].Blocks)
+	}
+}

@@ -135,11 +135,7 @@ func (s *Service) storeTokens(team, user string, version int64, tok *oauth2.Toke
 		if l.Version != version {
 			return state.Keep, errors.New("identity: link changed during its refresh")
 		}
-		var err error
-		if l.AccessToken, err = sl.Seal([]byte(tok.AccessToken), accessAAD(l.Team, l.User)); err != nil {
-			return state.Keep, err
-		}
-		if l.RefreshToken, err = sl.Seal([]byte(tok.RefreshToken), refreshAAD(l.Team, l.User)); err != nil {
+		if err := sl.sealTokens(l, l.Team, l.User, []byte(tok.AccessToken), []byte(tok.RefreshToken)); err != nil {
 			return state.Keep, err
 		}
 		l.Expiry = tok.Expiry.UTC()

@@ -117,16 +117,13 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) {
 	var newCookie, failure string
 	var p state.PendingLogin
 	err := s.cfg.Store.WithPendingLogin(hash, func(cur *state.PendingLogin, found bool) (state.RecordOp, error) {
-		switch {
-		case !found:
-			failure = msgUnknown
-			return state.Keep, nil
-		case !now.Before(cur.ExpiresAt):
-			failure = msgExpired
-			return state.Delete, nil
-		case cur.BrowserHash != "":
+		if f, op := checkPending(cur, found, now); f != "" {
+			failure = f
+			return op, nil
+		}
+		if cur.BrowserHash != "" {
 			// Opened before: only the same browser may go on.
-			if cookie == nil || !sameHash(cur.BrowserHash, hashOf(cookie.Value)) {
+			if !sameBrowser(cur, cookie) {
 				failure = msgBrowser
 			}
 			p = *cur
@@ -163,6 +160,25 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, s.oauthConfig().AuthCodeURL(st, oauth2.S256ChallengeOption(string(verifier))), http.StatusFound)
 }
 
+// checkPending is what both steps of a login check first: that it exists
+// and has not expired (an expired one is deleted). It returns the failure
+// to show, "" when the login may go on.
+func checkPending(cur *state.PendingLogin, found bool, now time.Time) (string, state.RecordOp) {
+	switch {
+	case !found:
+		return msgUnknown, state.Keep
+	case !now.Before(cur.ExpiresAt):
+		return msgExpired, state.Delete
+	}
+	return "", state.Keep
+}
+
+// sameBrowser reports whether the request's cookie is the one the login
+// was bound to at its start.
+func sameBrowser(cur *state.PendingLogin, cookie *http.Cookie) bool {
+	return cur.BrowserHash != "" && cookie != nil && sameHash(cur.BrowserHash, hashOf(cookie.Value))
+}
+
 func sameHash(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
 
 // callback finishes a login: GitLab sent the browser back with a code (or
@@ -180,14 +196,11 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 	var p state.PendingLogin
 	var failure string
 	err := s.cfg.Store.WithPendingLogin(hash, func(cur *state.PendingLogin, found bool) (state.RecordOp, error) {
-		switch {
-		case !found:
-			failure = msgUnknown
-			return state.Keep, nil
-		case !now.Before(cur.ExpiresAt):
-			failure = msgExpired
-			return state.Delete, nil
-		case cur.BrowserHash == "" || cookie == nil || !sameHash(cur.BrowserHash, hashOf(cookie.Value)):
+		if f, op := checkPending(cur, found, now); f != "" {
+			failure = f
+			return op, nil
+		}
+		if !sameBrowser(cur, cookie) {
 			// Not this browser's login: it stays for the right one.
 			failure = msgBrowser
 			return state.Keep, nil
@@ -276,11 +289,7 @@ func (s *Service) saveLink(ctx context.Context, team, user string, u gitlab.User
 				prev = string(old)
 			}
 		}
-		var err error
-		if l.AccessToken, err = sl.Seal([]byte(tok.AccessToken), accessAAD(team, user)); err != nil {
-			return state.Keep, err
-		}
-		if l.RefreshToken, err = sl.Seal([]byte(tok.RefreshToken), refreshAAD(team, user)); err != nil {
+		if err := sl.sealTokens(l, team, user, []byte(tok.AccessToken), []byte(tok.RefreshToken)); err != nil {
 			return state.Keep, err
 		}
 		l.GitLabUserID, l.GitLabUsername, l.Expiry = u.ID, u.Username, tok.Expiry.UTC()

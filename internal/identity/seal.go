@@ -119,6 +119,21 @@ func refreshAAD(team, user string) []byte {
 }
 func verifierAAD(stateHash string) []byte { return []byte("pipebot pending verifier\x00" + stateHash) }
 
+// sealTokens seals a link's access and refresh tokens into l, each bound
+// to the link of team/user.
+func (s *Sealer) sealTokens(l *state.Link, team, user string, access, refresh []byte) error {
+	a, err := s.Seal(access, accessAAD(team, user))
+	if err != nil {
+		return err
+	}
+	r, err := s.Seal(refresh, refreshAAD(team, user))
+	if err != nil {
+		return err
+	}
+	l.AccessToken, l.RefreshToken = a, r
+	return nil
+}
+
 // KeyMismatchError: stored links that the key cannot open, and the
 // previous key (if any) cannot either. serve stops on it rather than
 // silently dropping every link over a typo in the key.
@@ -179,10 +194,7 @@ func (s *Service) CheckKey(ctx context.Context) (rekeyed int, err error) {
 			if err != nil {
 				return state.Keep, nil
 			}
-			if cur.AccessToken, err = sl.Seal(a, accessAAD(cur.Team, cur.User)); err != nil {
-				return state.Keep, err
-			}
-			if cur.RefreshToken, err = sl.Seal(r, refreshAAD(cur.Team, cur.User)); err != nil {
+			if err := sl.sealTokens(cur, cur.Team, cur.User, a, r); err != nil {
 				return state.Keep, err
 			}
 			return state.Save, nil
