@@ -3,7 +3,6 @@ package commands
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/pipebot/pipebot/internal/gitlab"
@@ -24,8 +23,7 @@ func refused(err error) bool {
 	if errors.Is(err, gitlab.ErrForbidden) {
 		return true
 	}
-	var api *gitlab.APIError
-	return errors.As(err, &api) && strings.Contains(api.Message, "sufficient permission to run a pipeline")
+	return gitlab.IsPipelineRefused(err)
 }
 
 // forbiddenActions says, per command, what a person was not allowed to do.

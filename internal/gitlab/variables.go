@@ -255,12 +255,18 @@ func (in SetVariable) body() *variableBody {
 // Refusals GitLab words in ways worth recognising.
 const (
 	msgVariablesRefused = "Insufficient permissions to set pipeline variables"
+	msgPipelineRefused  = "sufficient permission to run a pipeline"
 	msgValueInvalid     = "value is invalid"
 )
 
 // IsVariablesRefused reports GitLab refusing a pipeline's variables because
 // of the project's ci_pipeline_variables_minimum_override_role.
 func IsVariablesRefused(err error) bool { return apiMessageContains(err, msgVariablesRefused) }
+
+// IsPipelineRefused reports GitLab's pipeline-creation chain refusing the
+// user a ref (a protected branch or tag): a 400 "You do not have
+// sufficient permission to run a pipeline on '<ref>'", not a 403.
+func IsPipelineRefused(err error) bool { return apiMessageContains(err, msgPipelineRefused) }
 
 // IsValueInvalid reports GitLab refusing a variable's value, which for a
 // masked variable means it breaks the masking rules.
