@@ -138,14 +138,7 @@ func (w *Watcher) settle(pid int64, err error) {
 		return
 	}
 	b := w.backoff[pid]
-	if b.wait == 0 {
-		b.wait = w.cfg.Interval
-	} else {
-		b.wait *= 2
-	}
-	if b.wait > w.cfg.MaxBackoff {
-		b.wait = w.cfg.MaxBackoff
-	}
+	b.wait = w.nextBackoff(b.wait)
 	wait := b.wait
 	var rl *gitlab.RateLimitError
 	if errors.As(err, &rl) && rl.RetryAfter > wait {
@@ -153,6 +146,16 @@ func (w *Watcher) settle(pid int64, err error) {
 	}
 	b.until = w.cfg.Now().Add(wait)
 	w.backoff[pid] = b
+}
+
+// nextBackoff is the wait after a failure that follows one whose wait was
+// prev (0 for the first): the poll interval, doubled at each failure, up to
+// MaxBackoff. Project polls and the GraphQL checks (updates.go) back off so.
+func (w *Watcher) nextBackoff(prev time.Duration) time.Duration {
+	if prev == 0 {
+		return min(w.cfg.Interval, w.cfg.MaxBackoff)
+	}
+	return min(2*prev, w.cfg.MaxBackoff)
 }
 
 // pollProject polls one project, updates its watches and live unfurls and

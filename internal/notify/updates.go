@@ -171,7 +171,7 @@ func (w *Watcher) checkFailed(err error, now time.Time) bool {
 	off := checksOffFor
 	if errors.Is(err, gitlab.ErrUnavailable) {
 		// A failure, not a refusal: back off as a project's poll does.
-		off = min(max(2*w.poll.checks.wait, w.cfg.Interval), w.cfg.MaxBackoff)
+		off = w.nextBackoff(w.poll.checks.wait)
 		w.poll.checks.wait = off
 	}
 	w.poll.checks.offUntil = now.Add(off)
