@@ -27,7 +27,7 @@ func spend(b *budget, src *fakeRates, now time.Time) int {
 	for b.allow(now) && n < 100000 {
 		mark := b.mark()
 		src.n++
-		b.charge(b.spent(mark))
+		b.chargeSince(mark)
 		n++
 	}
 	return n

@@ -46,7 +46,7 @@ func (w *Watcher) Tick(ctx context.Context) error {
 	t.fail(err)
 	order = appendUnfurled(order, t.unfurlsBy)
 	w.housekeep()
-	b.charge(b.spent(mark))
+	b.chargeSince(mark)
 
 	watched := make(map[int64]bool, len(t.byProject)+len(t.unfurlsBy))
 	keep := make(map[int64]bool, len(order))
@@ -102,7 +102,7 @@ func (w *Watcher) pollEach(ctx context.Context, t *tickRound, pids []int64) bool
 		start := time.Now()
 		w.polled(pid, t.now)
 		watchErr, err := w.pollProject(withPollJobs(ctx), pid, t.byProject[pid], t.subsBy[pid], t.unfurlsBy[pid])
-		b.charge(b.spent(mark))
+		b.chargeSince(mark)
 		if w.cfg.OnPoll != nil {
 			w.cfg.OnPoll(time.Since(start), err)
 		}

@@ -92,7 +92,7 @@ func (w *Watcher) checkQuiet(ctx context.Context, t *tickRound, quiet []int64, p
 		from := since[batch[0]].Add(-w.cfg.Overlap)
 		mark := b.mark()
 		got, err := checker.UpdatedPipelines(ctx, batch, from)
-		b.charge(b.spent(mark))
+		b.chargeSince(mark)
 		if err != nil {
 			if !w.checkFailed(err, t.now) {
 				return toPoll // throttled: nothing more this tick
