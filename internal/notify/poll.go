@@ -58,13 +58,14 @@ func (w *Watcher) Tick(ctx context.Context) error {
 	}
 	w.forgetHeat(keep)
 	t.fail(w.listSignals(ctx, t.subsBy, watched, now))
+	checker := w.checksOn(now)
 	batch := 1
-	if _, ok := w.checksOn(now); ok {
+	if checker != nil {
 		batch = gitlab.GraphQLBatch
 	}
 	hot, quiet, pollMax := w.plan(order, watched, now, batch)
 	if w.pollEach(ctx, t, hot) {
-		w.pollEach(ctx, t, w.checkQuiet(ctx, t, quiet, pollMax))
+		w.pollEach(ctx, t, w.checkQuiet(ctx, t, checker, quiet, pollMax))
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
