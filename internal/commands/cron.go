@@ -8,7 +8,6 @@ package commands
 // schedule worker); robfig/cron gives validation and previews only.
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -18,12 +17,9 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/pipebot/pipebot/internal/cronspec"
 	"github.com/pipebot/pipebot/internal/notify"
 )
-
-// cronParser accepts exactly GitLab's five fields (minute hour day-of-month
-// month day-of-week): no seconds field, no @daily descriptors, no TZ= prefix.
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
 
 // cronSchedule is a checked cron spec.
 type cronSchedule struct {
@@ -32,7 +28,7 @@ type cronSchedule struct {
 }
 
 // parseCron checks a five-field cron spec. Every error is a sentence for the
-// user. robfig/cron panics on some malformed input, so the parse recovers.
+// user.
 func parseCron(spec string) (cronSchedule, error) {
 	spec = strings.Join(strings.Fields(spec), " ")
 	if spec == "" {
@@ -53,7 +49,7 @@ func parseCron(spec string) (cronSchedule, error) {
 			return cronSchedule{}, userErrorf("`%s`: pipebot cannot check `L`, `W`, `#` or `?` (last day, weekday, nth weekday), so it does not accept them; use plain numbers, ranges, lists and steps.", escapeCode(spec))
 		}
 	}
-	sched, err := safeParse(strings.Join(append(fields[:4:4], sundaySeven(fields[4])), " "))
+	sched, err := cronspec.Parse(strings.Join(append(fields[:4:4], sundaySeven(fields[4])), " "))
 	if err != nil {
 		return cronSchedule{}, userErrorf("`%s` is not a valid cron: %s.", escapeCode(spec), strings.TrimSuffix(err.Error(), "."))
 	}
@@ -96,16 +92,6 @@ func isNameField(f string) bool {
 
 var cronNames = []string{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
 	"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
-
-// safeParse runs robfig's parser and turns a panic into an error.
-func safeParse(spec string) (s cron.Schedule, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			s, err = nil, fmt.Errorf("it cannot be read")
-		}
-	}()
-	return cronParser.Parse(spec)
-}
 
 // next returns up to n run times strictly after from, in loc. A spec that
 // matches no date (Feb 30) yields none.

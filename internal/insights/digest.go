@@ -8,6 +8,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
 
+	"github.com/pipebot/pipebot/internal/cronspec"
 	"github.com/pipebot/pipebot/internal/state"
 )
 
@@ -223,21 +224,13 @@ func NextSlot(d state.Digest, t time.Time) (time.Time, error) {
 	return nextSlot(sched, loc, t), nil
 }
 
-var digestParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
-
-// digestSchedule reads a stored digest's cron and zone; robfig/cron panics
-// on some input, which becomes an error.
-func digestSchedule(d state.Digest) (sched cron.Schedule, loc *time.Location, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			sched, err = nil, fmt.Errorf("digest %d: cron %q cannot be read", d.ID, d.Spec)
-		}
-	}()
-	loc, err = time.LoadLocation(d.Location)
+// digestSchedule reads a stored digest's cron and zone.
+func digestSchedule(d state.Digest) (cron.Schedule, *time.Location, error) {
+	loc, err := time.LoadLocation(d.Location)
 	if err != nil {
 		return nil, nil, fmt.Errorf("digest %d: zone %q: %w", d.ID, d.Location, err)
 	}
-	sched, err = digestParser.Parse(d.Spec)
+	sched, err := cronspec.Parse(d.Spec)
 	if err != nil {
 		return nil, nil, fmt.Errorf("digest %d: cron %q: %w", d.ID, d.Spec, err)
 	}

@@ -100,8 +100,8 @@ func (b *budget) allow(now time.Time) bool {
 	return left > int64(rl.Window()/10)
 }
 
-// mark returns the request count before a poll; spent tells how many
-// requests went out since.
+// mark returns the request count before a poll; chargeSince charges the
+// requests that went out since.
 func (b *budget) mark() uint64 {
 	if b.src == nil {
 		return 0
@@ -109,14 +109,11 @@ func (b *budget) mark() uint64 {
 	return b.src.Requests()
 }
 
-func (b *budget) spent(mark uint64) int {
-	if b.src == nil {
-		return 1
+func (b *budget) chargeSince(mark uint64) {
+	n := 1
+	if b.src != nil {
+		n = int(b.src.Requests() - mark)
 	}
-	return int(b.src.Requests() - mark)
-}
-
-func (b *budget) charge(n int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.used += n

@@ -27,7 +27,7 @@ func spend(b *budget, src *fakeRates, now time.Time) int {
 	for b.allow(now) && n < 100000 {
 		mark := b.mark()
 		src.n++
-		b.charge(b.spent(mark))
+		b.chargeSince(mark)
 		n++
 	}
 	return n
@@ -36,12 +36,12 @@ func spend(b *budget, src *fakeRates, now time.Time) int {
 func TestBudget(t *testing.T) {
 	t0 := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	tests := []struct {
-		name     string
-		interval time.Duration
-		announce func(src *fakeRates)
-		others   uint64 // requests by commands since the announcement
-		want     int    // requests allowed in the first tick
-		wantMin  int    // in the first minute, ticking every interval
+		name      string
+		interval  time.Duration
+		announced *gitlab.RateLimit // RateLimit-* headers GitLab sent, if any
+		others    uint64            // requests by commands since the announcement
+		want      int               // requests allowed in the first tick
+		wantMin   int               // in the first minute, ticking every interval
 	}{
 		{
 			name: "without an announcement it assumes 2,000 a minute and takes half, a tick's part at a time",
@@ -49,41 +49,29 @@ func TestBudget(t *testing.T) {
 			interval: 15 * time.Second, want: 250, wantMin: 1000,
 		},
 		{
-			name:     "it takes half of the announced limit, spread over the ticks",
-			interval: 15 * time.Second,
-			announce: func(s *fakeRates) {
-				s.rl = gitlab.RateLimit{Limit: 600, Observed: 0, Remaining: 600, Reset: t0.Add(time.Minute)}
-				s.ok = true
-			},
-			want: 75, wantMin: 300,
+			name:      "it takes half of the announced limit, spread over the ticks",
+			interval:  15 * time.Second,
+			announced: &gitlab.RateLimit{Limit: 600, Observed: 0, Remaining: 600, Reset: t0.Add(time.Minute)},
+			want:      75, wantMin: 300,
 		},
 		{
-			name:     "an hourly window: the per-minute limit paces, the hour's remainder guards",
-			interval: 15 * time.Second,
-			announce: func(s *fakeRates) {
-				s.rl = gitlab.RateLimit{Limit: 120, Observed: 100, Remaining: 7100, Reset: t0.Add(time.Hour)}
-				s.ok = true
-			},
-			want: 15, wantMin: 60,
+			name:      "an hourly window: the per-minute limit paces, the hour's remainder guards",
+			interval:  15 * time.Second,
+			announced: &gitlab.RateLimit{Limit: 120, Observed: 100, Remaining: 7100, Reset: t0.Add(time.Hour)},
+			want:      15, wantMin: 60,
 		},
 		{
-			name:     "commands ate the window: it stops at the last tenth",
-			interval: 15 * time.Second,
-			announce: func(s *fakeRates) {
-				s.rl = gitlab.RateLimit{Limit: 600, Observed: 500, Remaining: 100, Reset: t0.Add(time.Minute)}
-				s.ok = true
-			},
-			others: 30, // 70 left: 10 for the poller before 60 (a tenth) remain
-			want:   10, wantMin: 10,
+			name:      "commands ate the window: it stops at the last tenth",
+			interval:  15 * time.Second,
+			announced: &gitlab.RateLimit{Limit: 600, Observed: 500, Remaining: 100, Reset: t0.Add(time.Minute)},
+			others:    30, // 70 left: 10 for the poller before 60 (a tenth) remain
+			want:      10, wantMin: 10,
 		},
 		{
-			name:     "a throttled answer: nothing until the window resets",
-			interval: 15 * time.Second,
-			announce: func(s *fakeRates) {
-				s.rl = gitlab.RateLimit{Limit: 600, Observed: -1, Remaining: 0, Reset: t0.Add(30 * time.Second)}
-				s.ok = true
-			},
-			want: 0, wantMin: 150, // 75 a tick once the window is over, at 30 and 45 s
+			name:      "a throttled answer: nothing until the window resets",
+			interval:  15 * time.Second,
+			announced: &gitlab.RateLimit{Limit: 600, Observed: -1, Remaining: 0, Reset: t0.Add(30 * time.Second)},
+			want:      0, wantMin: 150, // 75 a tick once the window is over, at 30 and 45 s
 		},
 		{
 			name:     "ticks of a minute or more get the whole minute",
@@ -94,8 +82,8 @@ func TestBudget(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			src := &fakeRates{}
-			if tc.announce != nil {
-				tc.announce(src)
+			if tc.announced != nil {
+				src.rl, src.ok = *tc.announced, true
 			}
 			src.n = src.rl.Requests + tc.others
 			b := newBudget(src, 0.5, 2000, tc.interval)

@@ -18,6 +18,17 @@ import (
 
 const tick15 = 15 * time.Second
 
+// ticks runs n ticks, moving the clock on tick15 after each.
+func ticks(t *testing.T, h *harness, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		if err := h.tick(); err != nil {
+			t.Fatal(err)
+		}
+		h.clock.Add(tick15)
+	}
+}
+
 // reconfigure replaces the harness's watcher with one built from the
 // defaults at a 15 s interval, edited by edit: a process start with that
 // configuration.
@@ -256,12 +267,7 @@ func TestNewPipelineInAQuietProjectIsNoticedWithinTheQuietInterval(t *testing.T)
 	// cold; API pipelines move no last_activity_at, so only the 60 s
 	// polls can see them.
 	h.clock.Add(2 * time.Hour)
-	for i := 0; i < 12; i++ {
-		if err := h.tick(); err != nil {
-			t.Fatal(err)
-		}
-		h.clock.Add(tick15)
-	}
+	ticks(t, h, 12)
 	h.sim.ResetRequests()
 	start := h.clock.Now()
 	var worst time.Duration
@@ -356,12 +362,7 @@ func TestColdProjectsYieldToQuietOnesWhenTheBudgetIsShort(t *testing.T) {
 	h.clock.Add(2 * time.Hour)
 	h.sim.ResetRequests()
 	start := h.clock.Now()
-	for i := 0; i < 40; i++ { // 10 minutes
-		if err := h.tick(); err != nil {
-			t.Fatal(err)
-		}
-		h.clock.Add(tick15)
-	}
+	ticks(t, h, 40) // 10 minutes
 	sum := func(ids []int64) (total, least int) {
 		least = 1 << 30
 		for _, pid := range ids {
@@ -439,12 +440,7 @@ func TestGroupsSharingAParentAreListedThroughIt(t *testing.T) {
 				h.subscribe(SubscribeRequest{Group: "corp/" + team})
 			}
 			h.sim.ResetRequests()
-			for i := 0; i < 8; i++ { // two minutes: a listing every 30 s
-				if err := h.tick(); err != nil {
-					t.Fatal(err)
-				}
-				h.clock.Add(tick15)
-			}
+			ticks(t, h, 8) // two minutes: a listing every 30 s
 			count := func(group string) int {
 				n := 0
 				for _, r := range h.sim.Requests() {
@@ -470,12 +466,7 @@ func TestAfterARestartQuietProjectsCatchUpWithinTheQuietInterval(t *testing.T) {
 	h := newHarness(t, passingJobs)
 	h.reconfigure(nil)
 	ids := fleet(t, h, 8)
-	for i := 0; i < 8; i++ {
-		if err := h.tick(); err != nil {
-			t.Fatal(err)
-		}
-		h.clock.Add(tick15)
-	}
+	ticks(t, h, 8)
 	// Down for ten minutes; meanwhile three pipelines run and end. The
 	// heat is gone with the process; the cursors are in the store.
 	h.restart()
@@ -487,12 +478,7 @@ func TestAfterARestartQuietProjectsCatchUpWithinTheQuietInterval(t *testing.T) {
 		missed = append(missed, id)
 		h.clock.Add(3 * time.Minute)
 	}
-	for i := 0; i < 5; i++ { // 60 s
-		if err := h.tick(); err != nil {
-			t.Fatal(err)
-		}
-		h.clock.Add(tick15)
-	}
+	ticks(t, h, 5) // 60 s
 	for _, id := range missed {
 		if _, ok := h.cardFor(id); !ok {
 			t.Errorf("pipeline #%d that ran during the downtime has no card a minute after the restart", id)

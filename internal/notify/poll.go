@@ -46,7 +46,7 @@ func (w *Watcher) Tick(ctx context.Context) error {
 	t.fail(err)
 	order = appendUnfurled(order, t.unfurlsBy)
 	w.housekeep()
-	b.charge(b.spent(mark))
+	b.chargeSince(mark)
 
 	watched := make(map[int64]bool, len(t.byProject)+len(t.unfurlsBy))
 	keep := make(map[int64]bool, len(order))
@@ -58,13 +58,14 @@ func (w *Watcher) Tick(ctx context.Context) error {
 	}
 	w.forgetHeat(keep)
 	t.fail(w.listSignals(ctx, t.subsBy, watched, now))
+	checker := w.checksOn(now)
 	batch := 1
-	if _, ok := w.checksOn(now); ok {
+	if checker != nil {
 		batch = gitlab.GraphQLBatch
 	}
 	hot, quiet, pollMax := w.plan(order, watched, now, batch)
 	if w.pollEach(ctx, t, hot) {
-		w.pollEach(ctx, t, w.checkQuiet(ctx, t, quiet, pollMax))
+		w.pollEach(ctx, t, w.checkQuiet(ctx, t, checker, quiet, pollMax))
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -102,7 +103,7 @@ func (w *Watcher) pollEach(ctx context.Context, t *tickRound, pids []int64) bool
 		start := time.Now()
 		w.polled(pid, t.now)
 		watchErr, err := w.pollProject(withPollJobs(ctx), pid, t.byProject[pid], t.subsBy[pid], t.unfurlsBy[pid])
-		b.charge(b.spent(mark))
+		b.chargeSince(mark)
 		if w.cfg.OnPoll != nil {
 			w.cfg.OnPoll(time.Since(start), err)
 		}
@@ -138,14 +139,7 @@ func (w *Watcher) settle(pid int64, err error) {
 		return
 	}
 	b := w.backoff[pid]
-	if b.wait == 0 {
-		b.wait = w.cfg.Interval
-	} else {
-		b.wait *= 2
-	}
-	if b.wait > w.cfg.MaxBackoff {
-		b.wait = w.cfg.MaxBackoff
-	}
+	b.wait = w.nextBackoff(b.wait)
 	wait := b.wait
 	var rl *gitlab.RateLimitError
 	if errors.As(err, &rl) && rl.RetryAfter > wait {
@@ -153,6 +147,16 @@ func (w *Watcher) settle(pid int64, err error) {
 	}
 	b.until = w.cfg.Now().Add(wait)
 	w.backoff[pid] = b
+}
+
+// nextBackoff is the wait after a failure that follows one whose wait was
+// prev (0 for the first): the poll interval, doubled at each failure, up to
+// MaxBackoff. Project polls and the GraphQL checks (updates.go) back off so.
+func (w *Watcher) nextBackoff(prev time.Duration) time.Duration {
+	if prev == 0 {
+		return min(w.cfg.Interval, w.cfg.MaxBackoff)
+	}
+	return min(2*prev, w.cfg.MaxBackoff)
 }
 
 // pollProject polls one project, updates its watches and live unfurls and

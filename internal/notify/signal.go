@@ -186,7 +186,7 @@ func (w *Watcher) listSignals(ctx context.Context, subsBy map[int64][]projectSub
 		}
 		mark := w.poll.budget.mark()
 		list, err := lister.GroupActivity(ctx, t.group, t.subgroups, g.cursor)
-		w.poll.budget.charge(w.poll.budget.spent(mark))
+		w.poll.budget.chargeSince(mark)
 		if err != nil {
 			firstErr = first(firstErr, w.signalFailed(t.group, g, err, now))
 			continue

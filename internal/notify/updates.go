@@ -44,25 +44,28 @@ type checkState struct {
 	wait     time.Duration // the last failure's backoff
 }
 
-// checksOn returns the GraphQL check when it may be tried now.
-func (w *Watcher) checksOn(now time.Time) (updatesChecker, bool) {
+// checksOn returns the GraphQL check when it may be tried now, else nil.
+func (w *Watcher) checksOn(now time.Time) updatesChecker {
 	checker, ok := w.cfg.GitLab.(updatesChecker)
 	if !ok {
-		return nil, false
+		return nil
 	}
 	w.poll.mu.Lock()
 	defer w.poll.mu.Unlock()
-	return checker, !now.Before(w.poll.checks.offUntil)
+	if now.Before(w.poll.checks.offUntil) {
+		return nil
+	}
+	return checker
 }
 
-// checkQuiet checks the due quiet projects with GraphQL and returns the
-// ones to poll: those the checks report changed or do not list, those
-// without a cursor yet (their first poll only records one), and, when the
-// checks are off or fail, the ones not checked, no more than pollMax
-// (polled one by one, they spread over the quiet interval again).
-func (w *Watcher) checkQuiet(ctx context.Context, t *tickRound, quiet []int64, pollMax int) []int64 {
-	checker, ok := w.checksOn(t.now)
-	if !ok || len(quiet) == 0 {
+// checkQuiet checks the due quiet projects with checker (checksOn: nil
+// when the checks are off) and returns the ones to poll: those the checks
+// report changed or do not list, those without a cursor yet (their first
+// poll only records one), and, when the checks are off or fail, the ones
+// not checked, no more than pollMax (polled one by one, they spread over
+// the quiet interval again).
+func (w *Watcher) checkQuiet(ctx context.Context, t *tickRound, checker updatesChecker, quiet []int64, pollMax int) []int64 {
+	if checker == nil || len(quiet) == 0 {
 		return quiet
 	}
 	var toPoll, check []int64
@@ -92,7 +95,7 @@ func (w *Watcher) checkQuiet(ctx context.Context, t *tickRound, quiet []int64, p
 		from := since[batch[0]].Add(-w.cfg.Overlap)
 		mark := b.mark()
 		got, err := checker.UpdatedPipelines(ctx, batch, from)
-		b.charge(b.spent(mark))
+		b.chargeSince(mark)
 		if err != nil {
 			if !w.checkFailed(err, t.now) {
 				return toPoll // throttled: nothing more this tick
@@ -171,7 +174,7 @@ func (w *Watcher) checkFailed(err error, now time.Time) bool {
 	off := checksOffFor
 	if errors.Is(err, gitlab.ErrUnavailable) {
 		// A failure, not a refusal: back off as a project's poll does.
-		off = min(max(2*w.poll.checks.wait, w.cfg.Interval), w.cfg.MaxBackoff)
+		off = w.nextBackoff(w.poll.checks.wait)
 		w.poll.checks.wait = off
 	}
 	w.poll.checks.offUntil = now.Add(off)

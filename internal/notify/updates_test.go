@@ -23,12 +23,7 @@ func TestAnAPIPipelineInAQuietProjectAmongThousandsIsNoticedWithin60s(t *testing
 	s := newScaleSim(t, 30, 100) // 3,000 projects; GitLab announces 2,000 requests a minute
 	h := s.h
 	h.clock.Add(2 * time.Hour)
-	for i := 0; i < 8; i++ { // two minutes: every project checked once, the first polls done
-		if err := h.tick(); err != nil {
-			t.Fatal(err)
-		}
-		h.clock.Add(tick15)
-	}
+	ticks(t, h, 8) // two minutes: every project checked once, the first polls done
 	h.sim.ResetRequests()
 	start := h.clock.Now()
 	var worst time.Duration
@@ -186,19 +181,9 @@ func TestQuietProjectsArePolledOneByOneWhileGraphQLIsUnavailable(t *testing.T) {
 			// minutes) and quiet projects are no longer polled one by one.
 			mend()
 			h.clock.Add(10 * time.Minute)
-			for i := 0; i < 4; i++ {
-				if err := h.tick(); err != nil {
-					t.Fatal(err)
-				}
-				h.clock.Add(tick15)
-			}
+			ticks(t, h, 4)
 			h.sim.ResetRequests()
-			for i := 0; i < 8; i++ {
-				if err := h.tick(); err != nil {
-					t.Fatal(err)
-				}
-				h.clock.Add(tick15)
-			}
+			ticks(t, h, 8)
 			polls := 0
 			for _, pid := range ids {
 				polls += lists(h, pid)
