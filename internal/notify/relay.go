@@ -238,13 +238,17 @@ func NewWatchRelay(cfg WatchRelayConfig) *WatchRelay {
 // (the leader posts it when it gets to it).
 func (r *WatchRelay) Watch(ctx context.Context, req WatchRequest) (state.Watch, error) {
 	if r.cfg.Leading() {
+		// Taken before the attempt: whatever it posted comes after it, so
+		// the next leader's look in Slack starts early enough however long
+		// the attempt ran.
+		began := time.Now().UTC()
 		wt, err := r.cfg.Leader.Watch(ctx, req)
 		if !errLeaderLost(err) {
 			return wt, err
 		}
 		// Leadership passed while it worked: the next leader finishes,
 		// asking Slack what this one posted.
-		req.RecoverSince = time.Now().UTC()
+		req.RecoverSince = began
 	}
 	return r.relay(ctx, req)
 }
